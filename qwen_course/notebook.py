@@ -1,0 +1,31 @@
+"""What every notebook shares: the setup cell and the one-line mode banner."""
+
+from __future__ import annotations
+
+from ._paths import load_json
+
+SETUP_CELL = '''# Setup: works in a clone, on Binder, Colab and Kaggle (it never reinstalls their torch).
+import importlib.util, pathlib, subprocess, sys
+if importlib.util.find_spec("qwen_course") is None:
+    repo = pathlib.Path.cwd().parent
+    if (repo / "qwen_course").is_dir():  # a clone that was not pip-installed
+        sys.path.insert(0, str(repo))
+    else:  # Colab / Kaggle: install the course next to the preinstalled torch
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "qwen-course @ git+https://github.com/qwen-course/qwen-course"], check=True)
+import qwen_course.notebook
+qwen_course.notebook.banner()'''
+
+
+def repository() -> dict:
+    """The configured repository (URL and branch) that badges and the setup cell point to."""
+    return load_json("course.json")
+
+
+def banner() -> None:
+    """Print one line: course version, offline or online and why, and where the cache is."""
+    from . import __version__, home
+    from .hardware import online_status
+
+    online, why = online_status()
+    mode = "online" if online else "offline"
+    print(f"qwen_course {__version__} | mode: {mode} ({why}) | cache: {home()}")
