@@ -1,0 +1,87 @@
+"""Shared fixtures: an isolated-but-reused course cache, and notebook execution with papermill (offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "build" / "notebooks"
+
+# Tests never reach the Hub; they use the offline stand-ins (built once per cache).
+os.environ.setdefault("QWEN_COURSE_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_executed: dict[tuple, dict] = {}
+
+
+def notebook_paths() -> list[Path]:
+    """Every lesson notebook, in course order."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def find_notebook(name: str) -> Path:
+    """A notebook by file name or by its number prefix ("04")."""
+    matches = [p for p in notebook_paths() if p.name == name or p.name.startswith(f"{name}_")]
+    if not matches:
+        raise FileNotFoundError(f"no notebook {name!r} in {NOTEBOOKS}")
+    return matches[0]
+
+
+def execute_notebook(name: str, **parameters) -> dict:
+    """Run a notebook with papermill offline (once per parameter set per session); the copy stays in build/."""
+    import nbformat
+    import papermill
+
+    key = (name, tuple(sorted(parameters.items())))
+    if key not in _executed:
+        source = find_notebook(name)
+        BUILD.mkdir(parents=True, exist_ok=True)
+        suffix = "".join(f"-{k}={v}" for k, v in sorted(parameters.items()))
+        target = BUILD / (source.stem + suffix + ".ipynb")
+        start = time.perf_counter()
+        papermill.execute_notebook(
+            str(source), str(target), parameters=parameters, cwd=str(NOTEBOOKS),
+            kernel_name="python3", progress_bar=False,
+        )
+        seconds = time.perf_counter() - start
+        nb = nbformat.read(target, as_version=4)
+        _executed[key] = {"nb": nb, "path": target, "seconds": seconds}
+        timings = BUILD / "timings.json"
+        data = json.loads(timings.read_text()) if timings.exists() else {}
+        data[target.stem] = round(seconds, 1)
+        timings.write_text(json.dumps(data, indent=1, sort_keys=True))
+    return _executed[key]
+
+
+def notebook_text(nb) -> str:
+    """All text a learner sees in the outputs: stdout, text/plain and text/html results, error names."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif out.get("output_type") in ("execute_result", "display_data"):
+                data = out.get("data", {})
+                parts.append(data.get("text/plain", ""))
+                parts.append(data.get("text/html", ""))
+            elif out.get("output_type") == "error":
+                parts.append(f"{out.get('ename')}: {out.get('evalue')}")
+    return "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+
+def image_count(nb) -> int:
+    """How many figures the executed notebook shows."""
+    return sum("image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
+
+
+@pytest.fixture(scope="session")
+def run_notebook():
+    """`run_notebook("04", MAX_NEW_TOKENS=8)` -> {"nb", "path", "seconds"}."""
+    return execute_notebook
