@@ -1,0 +1,156 @@
+"""The `qwen-course` command: doctor, models, estimate, pick, prefetch, offline build. `--json` prints one object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+
+TASKS = ("chat", "thinking", "vision", "coder", "math")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr, with an exit code."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def _emit(args, data, text: str) -> None:
+    print(json.dumps(data, indent=None if args.json else 1, default=str) if args.json else text)
+
+
+def cmd_models(args) -> None:
+    from . import catalog
+
+    rows = []
+    for c in catalog.checkpoints(args.task):
+        count = catalog.param_count(c)
+        rows.append({"model_id": c.id, "series": c.series, "release": c.release, "model_type": c.model_type,
+                     "parameters": count.total, "active_parameters": count.active if c.is_moe else count.total,
+                     "context": c.context, "context_max": c.context_max, "tasks": list(c.tasks),
+                     "thinking": c.thinking, "license": c.license})
+    from ._display import text_table
+
+    table = text_table([(r["model_id"], f"{r['parameters'] / 1e9:.2f}B", r["release"], r["context"], ",".join(r["tasks"]))
+                        for r in rows], header=("model", "params", "released", "context", "tasks"))
+    _emit(args, {"models": rows}, table)
+
+
+def cmd_estimate(args) -> None:
+    from . import catalog, memory
+
+    try:
+        est = memory.estimate(args.model, args.precision, args.context, args.batch)
+    except catalog.UnknownModelError as exc:
+        raise CliError(str(exc))
+    except ValueError as exc:
+        raise CliError(str(exc))
+    _emit(args, est.to_dict(), str(est))
+
+
+def _hardware(args):
+    from . import hardware
+
+    if args.device or args.memory_gb:
+        if not (args.device and args.memory_gb):
+            raise CliError("--device and --memory-gb go together (memory is what the model may use)")
+        extra = {"compute_capability": tuple(int(x) for x in args.compute_capability.split("."))} if args.compute_capability else {}
+        return hardware.describe(args.device, args.memory_gb, **extra)
+    return hardware.detect()
+
+
+def cmd_pick(args) -> None:
+    from . import catalog, picker
+
+    try:
+        p = picker.pick(args.task, _hardware(args), args.context, model=args.model)
+    except picker.NothingFitsError as exc:
+        raise CliError(str(exc), code=2)
+    except (catalog.UnknownModelError, ValueError) as exc:
+        raise CliError(str(exc))
+    _emit(args, p.to_dict(), str(p))
+
+
+def cmd_doctor(args) -> None:
+    from .doctor import report
+
+    data, text = report()
+    _emit(args, data, text)
+
+
+def cmd_prefetch(args) -> None:
+    from .prefetch import prefetch
+
+    try:
+        data = prefetch(args.task or ["chat"], _hardware(args), context=args.context)
+    except RuntimeError as exc:
+        raise CliError(str(exc))
+    _emit(args, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+def cmd_offline(args) -> None:
+    from . import offline
+
+    if args.action != "build":
+        raise CliError(f"unknown offline action {args.action!r}; use: offline build")
+    paths = offline.build_all()
+    data = {"models": {k: str(v) for k, v in paths.items()}}
+    _emit(args, data, "\n".join(f"{k:12s} {v}" for k, v in data["models"].items()))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="qwen-course", description="Size Qwen models to your machine for the Qwen course.")
+    top.add_argument("--version", action="version", version=f"qwen-course {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def command(name, func, help_):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        p.set_defaults(func=func)
+        return p
+
+    def machine(p):
+        p.add_argument("--device", choices=("cpu", "cuda", "mps"), help="describe a machine instead of detecting this one")
+        p.add_argument("--memory-gb", type=float, help="memory the model may use: VRAM on a GPU, RAM on a CPU")
+        p.add_argument("--compute-capability", help="CUDA compute capability of the described GPU, e.g. 7.5")
+        p.add_argument("--context", type=int, default=4096, help="tokens of context to budget for (default 4096)")
+
+    command("doctor", cmd_doctor, "hardware and environment report")
+    command("models", cmd_models, "the Qwen catalog").add_argument("--task", choices=TASKS)
+    est = command("estimate", cmd_estimate, "memory a model needs")
+    est.add_argument("model")
+    est.add_argument("--precision", choices=PRECISIONS, default="bf16")
+    est.add_argument("--context", type=int, default=4096)
+    est.add_argument("--batch", type=int, default=1)
+    pk = command("pick", cmd_pick, "the model this machine should use")
+    pk.add_argument("--task", choices=TASKS, default="chat")
+    pk.add_argument("--model", default="auto", help="a specific catalog id instead of the best fit")
+    machine(pk)
+    pf = command("prefetch", cmd_prefetch, "download what pick chooses, for a workshop without network")
+    pf.add_argument("--task", choices=TASKS, action="append")
+    machine(pf)
+    off = command("offline", cmd_offline, "build the tiny offline stand-in models")
+    off.add_argument("action", choices=("build",))
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CliError as exc:
+        print(f"qwen-course {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"qwen-course {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Choose the Qwen checkpoint, precision and load settings that fit a machine, and say why."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import catalog
+from ._display import Table, gb
+from ._paths import load_json
+from .hardware import Hardware, detect, online_status
+from .memory import Estimate, estimate
+
+TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "bfloat16", "int4": "bfloat16"}
+
+
+class NothingFitsError(RuntimeError):
+    """No catalog model fits the memory; the message says what the smallest option needs."""
+
+
+@dataclass
+class Pick(Table):
+    """The picker's decision: which checkpoint, where it loads from here, how, and why."""
+
+    task: str
+    model_id: str
+    model_path: str
+    precision: str
+    device: str
+    estimate: Estimate | None
+    reason: str
+    alternatives: list = field(default_factory=list)
+    context: int = 4096
+    offline: bool = False
+    offline_reason: str = ""
+    stand_in: str | None = None
+
+    @property
+    def torch_dtype(self):
+        """The torch dtype to load with (the compute dtype for quantized picks)."""
+        import torch
+
+        dtype = TORCH_DTYPES[self.precision]
+        if self.device == "cpu" and self.precision in ("int8", "int4"):
+            dtype = "float32"  # CPU int8/int4 kernels take fp32 activations
+        return getattr(torch, dtype)
+
+    @property
+    def device_map(self):
+        return "auto" if self.device == "cuda" else self.device
+
+    @property
+    def quantization_config(self):
+        """A transformers quantization config for int8/int4 (bitsandbytes on CUDA, the measured route on CPU), else None."""
+        return quantization_config(self.precision, self.device)
+
+    def to_dict(self) -> dict:
+        return {
+            "task": self.task, "model_id": self.model_id, "model_path": self.model_path,
+            "precision": self.precision, "dtype": TORCH_DTYPES[self.precision], "device": self.device,
+            "device_map": self.device_map, "context": self.context,
+            "estimate": self.estimate.to_dict() if self.estimate else None,
+            "reason": self.reason, "alternatives": self.alternatives,
+            "offline": self.offline, "offline_reason": self.offline_reason, "stand_in": self.stand_in,
+        }
+
+    @property
+    def _title(self) -> str:  # type: ignore[override]
+        return f"Pick for task '{self.task}'"
+
+    def _rows(self):
+        where = f"{self.model_path} (offline stand-in: {self.offline_reason})" if self.offline else self.model_path
+        rows = [("model", self.model_id), ("loads from", where), ("precision", self.precision),
+                ("device", self.device), ("context", f"{self.context:,}")]
+        if self.estimate:
+            rows.append(("memory needed", gb(self.estimate.total_bytes)))
+        rows.append(("why", self.reason))
+        for alt in self.alternatives[:4]:
+            rows.append(("alternative", f"{alt['model_id']} {alt['precision']} ({gb(alt['total_bytes'])})"))
+        return rows
+
+
+def quantization_config(precision: str, device: str):
+    """The config object for `from_pretrained(quantization_config=...)`: bitsandbytes on CUDA, our CPU route on CPU."""
+    if precision not in ("int8", "int4"):
+        return None
+    if device == "cuda":
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        if precision == "int8":
+            return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+    try:
+        from .quantization import cpu_quantization_config
+    except ImportError:
+        return None
+    return cpu_quantization_config(precision)
+
+
+def _rules() -> dict:
+    return load_json("picker.json")
+
+
+def _budget(hw: Hardware) -> int:
+    """Bytes a model may take: a share of the usable memory (and on CPU, minus the Python/torch runtime)."""
+    rules = _rules()
+    budget = hw.usable_memory * rules["headroom"].get(hw.device, 0.8)
+    if hw.device == "cpu":
+        budget -= rules["cpu_runtime_bytes"]
+    return int(budget)
+
+
+def _cpu_fastest(hw: Hardware) -> tuple[str, str]:
+    """The fastest CPU precision here: a cached measurement when there is one, else the bf16 matmul test."""
+    if not hw.described:
+        try:
+            from .quantization import cpu_precision
+
+            measured = cpu_precision(cached_only=True)
+        except ImportError:
+            measured = None
+        if measured:
+            return measured, f"{measured} is the fastest precision measured on this CPU"
+    if hw.bf16_fast:
+        return "bf16", "bf16 matmuls are faster than fp32 on this CPU"
+    return "fp32", "bf16 is not faster than fp32 on this CPU, so fp32 (no conversion cost, exact)"
+
+
+def precisions_for(hw: Hardware) -> tuple[list[str], str]:
+    """Precisions to try on this machine, preferred first, and why the first one."""
+    if hw.device == "cuda":
+        cc = hw.compute_capability or (0, 0)
+        if cc >= (8, 0):
+            return ["bf16", "int4"], f"bf16 runs natively on compute capability {cc[0]}.{cc[1]} (Ampere or newer)"
+        return ["fp16", "int4"], f"compute capability {cc[0]}.{cc[1]} has no fast bf16, so fp16"
+    if hw.device == "mps":
+        return ["fp16"], "fp16 on Apple GPUs"
+    first, why = _cpu_fastest(hw)
+    smaller = [p for p in ("fp32", "bf16", "int8") if p != first and _bytes_rank(p) < _bytes_rank(first)]
+    return [first] + smaller, why
+
+
+def _bytes_rank(precision: str) -> float:
+    return {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0.5}[precision]
+
+
+def _candidates(task: str, context: int) -> list[catalog.Checkpoint]:
+    order = _rules()["tasks"][task]["order"]
+    known = []
+    for model_id in order:
+        try:
+            ckpt = catalog.get(model_id)
+        except catalog.UnknownModelError:
+            continue
+        if ckpt.max_context >= context:
+            known.append(ckpt)
+    return known
+
+
+def _fits(est: Estimate, hw: Hardware, max_weights: int | None) -> bool:
+    if est.total_bytes > _budget(hw):
+        return False
+    return max_weights is None or est.weights_bytes <= max_weights
+
+
+def _with_path(p: Pick, ckpt: catalog.Checkpoint | None) -> Pick:
+    """Online the real id; offline the local tiny stand-in of the same architecture class."""
+    online, why = online_status()
+    if online or ckpt is None:
+        return p
+    from . import offline
+
+    kind = offline.kind_for(ckpt.model_type)
+    p.offline, p.offline_reason, p.stand_in = True, why, kind
+    p.model_path = str(offline.build(kind))
+    return p
+
+
+def _local(path: Path, task: str, hw: Hardware, context: int) -> Pick:
+    config = json.loads((path / "config.json").read_text()) if (path / "config.json").exists() else {}
+    precision = precisions_for(hw)[0][0]
+    reason = f"a local checkpoint ({config.get('model_type', 'unknown type')}); no catalog estimate for it"
+    return Pick(task, str(path), str(path), precision, hw.device, None, reason, [], context)
+
+
+def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 4096, model: str = "auto",
+         max_weights_gb: float | None = None) -> Pick:
+    """The most capable Qwen checkpoint for `task` that fits `hardware` (detected if None) with `context` tokens."""
+    if task not in catalog.TASKS:
+        raise ValueError(f"unknown task {task!r}; tasks are: {', '.join(catalog.TASKS)}")
+    hw = hardware or detect()
+    if model != "auto" and Path(model).expanduser().is_dir():
+        return _local(Path(model).expanduser(), task, hw, context)
+    precisions, precision_why = precisions_for(hw)
+    rules = _rules()
+    max_weights = int(max_weights_gb * 1e9) if max_weights_gb else (
+        rules["cpu_max_weights_bytes"] if hw.device == "cpu" and model == "auto" else None)
+    models = [catalog.get(model)] if model != "auto" else _candidates(task, context)
+    if not models:
+        raise NothingFitsError(f"no {task} model in the catalog supports a {context:,}-token context")
+    options = []  # (checkpoint, precision, estimate) that fit, in preference order
+    smallest = None
+    for ckpt in models:
+        for precision in precisions:
+            est = estimate(ckpt, precision, min(context, ckpt.max_context))
+            if smallest is None or est.total_bytes < smallest.total_bytes:
+                smallest = est
+            if _fits(est, hw, max_weights):
+                options.append((ckpt, precision, est))
+    if not options:
+        raise NothingFitsError(_nothing_fits(task, hw, smallest, model))
+    chosen = _choose(options, precisions[0], rules["int4_gain"] if hw.device == "cuda" else None)
+    ckpt, precision, est = chosen
+    reason = _reason(task, hw, ckpt, precision, est, precision_why, chosen is not options[0] or precision != precisions[0])
+    alternatives = [{"model_id": c.id, "precision": p, "total_bytes": e.total_bytes}
+                    for c, p, e in options if (c, p) != (ckpt, precision)][:6]
+    return _with_path(Pick(task, ckpt.id, ckpt.id, precision, hw.device, est, reason, alternatives, context), ckpt)
+
+
+def _choose(options, primary: str, int4_gain: float | None):
+    """The first model that fits at the preferred precision, unless 4-bit fits one int4_gain times larger (CUDA)."""
+    at_primary = [o for o in options if o[1] == primary]
+    if not at_primary:
+        return options[0]
+    best = at_primary[0]
+    if int4_gain:
+        for o in options:
+            if o[1] == "int4" and o[2].parameters >= int4_gain * best[2].parameters:
+                return o
+    return best
+
+
+def _reason(task, hw, ckpt, precision, est, precision_why, fallback) -> str:
+    where = f"{gb(_budget(hw))} usable on {hw.accelerator or hw.device}"
+    parts = [f"{ckpt.name} is the most capable {task} model that fits ({gb(est.total_bytes)} needed of {where})."]
+    if precision == "int4":
+        parts.append("4-bit NF4 lets a model at least twice as large fit as in 16-bit.")
+    elif fallback:
+        parts.append(f"{precision} because the preferred precision does not fit ({precision_why}).")
+    else:
+        parts.append(f"{precision}: {precision_why}.")
+    parts.append(_rules()["tasks"][task]["why"])
+    return " ".join(parts)
+
+
+def _nothing_fits(task: str, hw: Hardware, smallest: Estimate | None, model: str) -> str:
+    what = f"{model}" if model != "auto" else f"the smallest {task} option"
+    need = f"{smallest.model_id} in {smallest.precision} needs {gb(smallest.total_bytes)}" if smallest else "nothing"
+    return (f"Not enough memory: {what} does not fit in {gb(_budget(hw))} usable on this "
+            f"{hw.device} (of {gb(hw.usable_memory)}); {need}. Free memory, shorten the context, or use a larger machine.")
