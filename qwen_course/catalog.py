@@ -125,8 +125,8 @@ def sources() -> dict:
 
 
 def series() -> list[dict]:
-    """Every open Qwen series, oldest first."""
-    return sorted(_data()["series"], key=lambda s: s["release"])
+    """Every open Qwen series, oldest first (a series whose month is unverified goes last)."""
+    return sorted(_data()["series"], key=lambda s: s["release"] or "9999")
 
 
 def checkpoints(task: str | None = None) -> list[Checkpoint]:

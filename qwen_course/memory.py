@@ -70,6 +70,8 @@ def weights_bytes(model: str | catalog.Checkpoint, precision: str = "bf16") -> i
         return int(count.total * spec["weight_bytes"])
     linear = count.attention + count.mlp + count.vision
     kept = count.embedding + count.lm_head + count.norms
+    if ckpt.is_moe and not spec.get("quantizes_moe_experts", False):
+        linear, kept = linear - count.mlp, kept + count.mlp  # 3D expert tensors are not nn.Linear: they stay 16-bit
     if "group_size" in spec:
         scales = linear / spec["group_size"] * spec["scale_bytes"]
     else:  # one scale per output row: rows ~ linear / hidden

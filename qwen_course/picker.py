@@ -104,12 +104,12 @@ def _rules() -> dict:
 
 
 def _budget(hw: Hardware) -> int:
-    """Bytes a model may take: a share of the usable memory (and on CPU, minus the Python/torch runtime)."""
+    """Bytes a model may take: a share of the usable memory; on a detected CPU, after the Python/torch runtime."""
     rules = _rules()
-    budget = hw.usable_memory * rules["headroom"].get(hw.device, 0.8)
-    if hw.device == "cpu":
-        budget -= rules["cpu_runtime_bytes"]
-    return int(budget)
+    usable = hw.usable_memory
+    if hw.device == "cpu" and not hw.described:  # a described machine's memory is already what the model may use
+        usable -= rules["cpu_runtime_bytes"]
+    return int(usable * rules["headroom"].get(hw.device, 0.8))
 
 
 def _cpu_fastest(hw: Hardware) -> tuple[str, str]:
@@ -213,7 +213,12 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
         raise NothingFitsError(_nothing_fits(task, hw, smallest, model))
     chosen = _choose(options, precisions[0], rules["int4_gain"] if hw.device == "cuda" else None)
     ckpt, precision, est = chosen
-    reason = _reason(task, hw, ckpt, precision, est, precision_why, chosen is not options[0] or precision != precisions[0])
+    reason = _reason(task, hw, ckpt, precision, est, precision_why, precision != precisions[0])
+    larger = [o for o in options[:options.index(chosen)] if o[0] is not ckpt]
+    if larger and precision != "int4":
+        c, prec, _ = larger[0]
+        limit = f"the CPU weight budget ({gb(max_weights)}, keeps decoding interactive)" if max_weights else "memory"
+        reason += f" {c.name} would fit {limit} only in {prec}, slower than {precision} here."
     alternatives = [{"model_id": c.id, "precision": p, "total_bytes": e.total_bytes}
                     for c, p, e in options if (c, p) != (ckpt, precision)][:6]
     return _with_path(Pick(task, ckpt.id, ckpt.id, precision, hw.device, est, reason, alternatives, context), ckpt)

@@ -1,0 +1,74 @@
+"""The qwen-course command: the contract's keys, exit codes, one-line errors, and no torch import on the fast path."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from qwen_course import cli
+
+
+def run(*args):
+    proc = subprocess.run([sys.executable, "-m", "qwen_course", *args], capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_estimate_contract():
+    code, out, err = run("estimate", "Qwen/Qwen3-8B", "--precision", "bf16", "--context", "32768", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) >= {"model_id", "precision", "parameters", "weights_bytes", "kv_cache_bytes", "overhead_bytes", "total_bytes"}
+    assert round(data["parameters"] / 1e9, 2) == 8.19
+    assert round(data["weights_bytes"] / 1e9, 1) == 16.4 and round(data["kv_cache_bytes"] / 1e9, 2) == 4.83
+
+
+def test_unknown_model_is_one_line_on_stderr():
+    code, out, err = run("estimate", "Qwen/Qwen3-9B", "--json")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1 and "Did you mean" in err
+
+
+def test_pick_described_machine_contract():
+    code, out, err = run("pick", "--task", "coder", "--device", "cuda", "--memory-gb", "16", "--compute-capability", "7.5", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) >= {"model_id", "model_path", "precision", "device", "estimate", "reason", "alternatives"}
+    assert "Coder" in data["model_id"] and data["precision"] in ("fp16", "int4")
+    assert all(set(a) == {"model_id", "precision", "total_bytes"} for a in data["alternatives"])
+
+
+def test_nothing_fits_exits_2():
+    code, out, err = run("pick", "--device", "cpu", "--memory-gb", "0.5", "--json")
+    assert code == 2 and "needs" in err and out == ""
+
+
+def test_models_json():
+    code, out, _ = run("models", "--task", "vision", "--json")
+    models = json.loads(out)["models"]
+    assert code == 0 and models and all("vision" in m["tasks"] for m in models)
+
+
+def test_fast_path_does_not_import_torch():
+    probe = ("import sys, qwen_course.cli as c, contextlib, io\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n"
+             "    c.main(['estimate','Qwen/Qwen3-8B','--json']); c.main(['models','--json'])\n"
+             "    c.main(['pick','--device','cuda','--memory-gb','24','--json'])\n"
+             "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    env_online = {"QWEN_COURSE_OFFLINE": "0", "HF_HUB_OFFLINE": "0"}
+    import os
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env_online})
+    assert proc.stdout.split() == ["False", "False"], proc.stderr
+
+
+def test_usage_errors_exit_nonzero():
+    assert run("estimate")[0] != 0
+    code, _, err = run("pick", "--device", "cuda", "--json")
+    assert code == 1 and "go together" in err
+
+
+@pytest.mark.slow
+def test_offline_build_json():
+    code, out, err = run("offline", "build", "--json")
+    assert code == 0, err
+    assert set(json.loads(out)["models"]) == {"qwen2.5", "qwen3", "qwen3-moe", "qwen2.5-vl", "qwen3-vl"}
