@@ -24,7 +24,7 @@ def test_every_pick_fits_and_suits_the_task(machine, task):
         assert task == "vision" and machine == "cpu-2gb", exc
         return
     ckpt = catalog.get(p.model_id)
-    assert task in ckpt.tasks or (task == "math" and "thinking" in ckpt.tasks)
+    assert task in ckpt.tasks
     assert p.estimate.total_bytes <= hw.usable_memory
     assert p.model_path == p.model_id and p.reason and p.device == hw.device
     assert all(a["model_id"] != p.model_id or a["precision"] != p.precision for a in p.alternatives)

@@ -1,0 +1,79 @@
+"""Every notebook: the contract's structure (stored clean, parameters, setup, objectives, exercises) and an offline run."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from conftest import notebook_paths, notebook_text
+from qwen_course.notebook import SETUP_CELL
+
+NOTEBOOKS = notebook_paths()
+IDS = [p.stem for p in NOTEBOOKS]
+BUDGET_S = 90  # the contract: no notebook over 90 seconds offline on 2 cores
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def markdown(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_the_course_has_all_lessons():
+    numbers = [p.name[:2] for p in NOTEBOOKS]
+    assert numbers == sorted(numbers) and "00" in numbers
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_clean_and_valid(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [i for i, c in enumerate(code_cells(nb)) if c.get("outputs") or c.get("execution_count")]
+    assert not dirty, f"{path.name}: code cells {dirty} are stored with outputs or execution counts"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_parameters_then_setup(path):
+    nb = nbformat.read(path, as_version=4)
+    first, second = code_cells(nb)[:2]
+    assert "parameters" in first.metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    assert re.search(r'^MODEL = "auto"', first.source, re.M), "parameters cell must define MODEL = \"auto\""
+    assert second.source.strip() == SETUP_CELL.strip(), "second code cell must be qwen_course.notebook.SETUP_CELL"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_teaching_structure(path):
+    nb = nbformat.read(path, as_version=4)
+    text = markdown(nb)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "starts with a title"
+    assert re.search(r"learn", text, re.I), "learning objectives"
+    assert "Runs on" in text, "a 'Runs on' line"
+    assert len(re.findall(r"Exercise", text)) >= 2, "exercises close the sections"
+    assert re.search(r"\((easy|medium|stretch)\)", text), "exercise difficulty marked"
+    assert "<details>" in text, "solutions folded away"
+    assert "check_" in "\n".join(c.source for c in code_cells(nb)), "exercises use check_* helpers"
+    assert "Recap" in text
+    later = [p for p in NOTEBOOKS if p.name > path.name]
+    if later:
+        assert later[0].name in text, f"links to the next notebook {later[0].name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_unsafe_loading(path):
+    source = "\n".join(c.source for c in code_cells(nbformat.read(path, as_version=4)))
+    assert "trust_remote_code=True" not in source
+    assert "torch_dtype=" not in source, "transformers 5 uses dtype="
+    assert "use_safetensors=False" not in source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_runs_offline_within_budget(path, run_notebook):
+    result = run_notebook(path.stem[:2])
+    text = notebook_text(result["nb"])
+    assert "Traceback" not in text
+    assert result["seconds"] < BUDGET_S, f"{path.name} took {result['seconds']:.0f} s offline (budget {BUDGET_S} s)"
