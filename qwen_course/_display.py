@@ -51,3 +51,6 @@ class Table:
 
     def __str__(self) -> str:
         return (self._title + "\n" if self._title else "") + text_table(self._rows())
+
+    def __repr__(self) -> str:
+        return self.__str__()

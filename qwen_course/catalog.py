@@ -37,7 +37,7 @@ class ParamCount:
     active: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Checkpoint(Table):
     """One released checkpoint: its id, family, limits and the architecture numbers of its config.json."""
 

@@ -17,7 +17,7 @@ OFFLINE_VARS = ("QWEN_COURSE_OFFLINE", "HF_HUB_OFFLINE")
 HUB_HOST = ("huggingface.co", 443)
 
 
-@dataclass
+@dataclass(repr=False)
 class Hardware(Table):
     """A machine as the picker sees it; `usable_memory` is what a model may use (VRAM on a GPU, RAM on a CPU)."""
 

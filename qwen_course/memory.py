@@ -19,7 +19,7 @@ def precision_spec(precision: str) -> dict:
     return table[precision]
 
 
-@dataclass
+@dataclass(repr=False)
 class Estimate(Table):
     """Bytes a model takes at a precision, context length and batch size."""
 

@@ -21,10 +21,18 @@ def repository() -> dict:
     return load_json("course.json")
 
 
+QUIET_LOGGERS = ("torchao", "torch.utils._pytree")  # harmless CUDA-library and deprecation notices on CPU machines
+
+
 def banner() -> None:
-    """Print one line: course version, offline or online and why, and where the cache is."""
+    """Print one line: course version, offline or online and why, and where the cache is; quiet known library noise."""
+    import logging
+
     from . import __version__, home
     from .hardware import online_status
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
     online, why = online_status()
     mode = "online" if online else "offline"

@@ -19,7 +19,7 @@ class NothingFitsError(RuntimeError):
     """No catalog model fits the memory; the message says what the smallest option needs."""
 
 
-@dataclass
+@dataclass(repr=False)
 class Pick(Table):
     """The picker's decision: which checkpoint, where it loads from here, how, and why."""
 
