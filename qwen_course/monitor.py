@@ -52,9 +52,10 @@ class Tracker:
         self.prompt_tokens: int | None = None
         self.batch_size = 1
         self.completion_tokens: int | None = None  # set it to override the count (e.g. from a server's usage field)
-        self.token_times: list[float] = []
+        self.token_times: list[float] = []  # one clock reading per arrival (a token, or a streamed chunk of several)
+        self.tokens_seen = 0
         self.metrics: RequestMetrics | None = None
-        self._start = None
+        self.start = None
         self._rss_peak = None
         self._gpu_samples: list[tuple[float | None, float | None]] = []
         self._last_gpu_sample = -math.inf
@@ -65,7 +66,7 @@ class Tracker:
             m.gpu.reset()
         self._rss_before = self._rss_peak = m.rss()
         self._sample_gpu(force=True)
-        self._start = m.clock()
+        self.start = m.clock()
         return self
 
     def prompt(self, tokens: int, batch: int = 1) -> None:
@@ -73,9 +74,10 @@ class Tracker:
         self.prompt_tokens, self.batch_size = tokens, batch
 
     def token(self, count: int = 1) -> None:
-        """Record that `count` new tokens (or one streamed chunk) arrived now."""
+        """Record that `count` new tokens arrived now (one generated token, or one streamed chunk of several)."""
         now = self.monitor.clock()
-        self.token_times.extend([now] * count)
+        self.token_times.append(now)
+        self.tokens_seen += count
         rss = self.monitor.rss()
         if rss is not None:
             self._rss_peak = max(self._rss_peak or 0, rss)
@@ -100,9 +102,10 @@ class Tracker:
         times = self.token_times
         gaps = [b - a for a, b in zip(times, times[1:])]
         return {
-            "label": self.label, "tokens": len(times), "elapsed_s": now - self._start,
-            "ttft_s": times[0] - self._start if times else None, "inter_token_s": gaps,
-            "decode_tokens_per_s": (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None,
+            "label": self.label, "tokens": self.tokens_seen, "elapsed_s": now - self.start,
+            "ttft_s": times[0] - self.start if times else None, "inter_token_s": gaps,
+            "decode_tokens_per_s": (self.tokens_seen - 1) / (times[-1] - times[0])
+            if len(times) > 1 and times[-1] > times[0] else None,
             "rss_bytes": self._rss_peak,
         }
 
@@ -120,10 +123,10 @@ class Tracker:
         times = self.token_times
         self.metrics = RequestMetrics(
             prompt_tokens=self.prompt_tokens or 0,
-            completion_tokens=self.completion_tokens if self.completion_tokens is not None else len(times),
-            ttft_s=times[0] - self._start if times else None,
+            completion_tokens=self.completion_tokens if self.completion_tokens is not None else self.tokens_seen,
+            ttft_s=times[0] - self.start if times else None,
             inter_token_s=[b - a for a, b in zip(times, times[1:])],
-            wall_s=end - self._start, batch_size=self.batch_size,
+            wall_s=end - self.start, batch_size=self.batch_size,
             peak_rss_bytes=max((r for r in (self._rss_peak, rss_after) if r is not None), default=None),
             rss_before_bytes=self._rss_before, rss_after_bytes=rss_after,
             cuda_max_allocated=peaks[0], cuda_max_reserved=peaks[1], cuda_allocated_after=peaks[2],
@@ -138,7 +141,10 @@ class Tracker:
 
 
 class Monitor(Table):
-    """History of requests: `track()` one, `add()` measured ones, export with `to_frame()` / `to_csv()`."""
+    """History of requests: `track()` one, `add()` measured ones, export with `to_frame()` / `to_csv()`.
+
+    `gpu="auto"` probes the first CUDA device (imports torch); pass `gpu=None` for a client that times a remote server.
+    """
 
     _title = "Monitor"
 
@@ -164,6 +170,9 @@ class Monitor(Table):
 
     def __len__(self) -> int:
         return len(self.history)
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def select(self, label: str | None = None) -> list[RequestMetrics]:
         """The requests with this label (all of them when label is None)."""

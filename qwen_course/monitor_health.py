@@ -2,7 +2,7 @@
 
 Decoding one token reads every weight once, so memory bandwidth sets a ceiling on tokens/s (the roofline idea).
 A calibration run says what this software stack really reaches; the health check compares later runs with it,
-with the memory limit of the machine, and with the KV cache one request should need.
+with the memory limit of the machine, and watches memory that keeps growing from request to request.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(repr=False)
 class Bandwidth(Table):
     """Memory bandwidth measured here: reading a large buffer (what decoding does with weights) and copying it."""
 
@@ -33,6 +33,7 @@ class Bandwidth(Table):
     repeats: int
 
     _title = "Measured memory bandwidth"
+    __repr__ = Table.__str__
 
     def _rows(self):
         return [
@@ -104,7 +105,7 @@ def _memory_peak(run: RequestMetrics) -> int | None:
     return run.cuda_max_reserved if run.cuda_max_reserved is not None else run.peak_rss_bytes
 
 
-@dataclass
+@dataclass(repr=False)
 class Expectations(Table):
     """What a healthy request should show here, each number with where it came from."""
 
@@ -119,6 +120,7 @@ class Expectations(Table):
     near_limit_fraction: float = 0.9
 
     _title = "Expectations"
+    __repr__ = Table.__str__
 
     def __post_init__(self):
         if not self.decode_tokens_per_s > 0 or not self.memory_limit_bytes > 0 or self.leak_tolerance_bytes < 0:
@@ -128,24 +130,31 @@ class Expectations(Table):
 
     @classmethod
     def derive(cls, calibration, memory_limit_bytes: int, memory_source: str = "",
-               kv_bytes_per_request: float | None = None, bound_tokens_per_s: float | None = None,
+               bound_tokens_per_s: float | None = None, horizon_requests: int = 10_000,
                **fractions) -> "Expectations":
-        """From calibration runs (median decode speed, memory jitter), the machine's limit and one request's KV cache."""
+        """From calibration runs (median decode speed, memory jitter) and the machine's memory limit.
+
+        Memory may grow per request by the calibration jitter, or by as much as would use up the remaining headroom
+        only after `horizon_requests` requests, whichever is larger.
+        """
         runs = _runs(calibration)
         speeds = [r.decode_tokens_per_s for r in runs if r.decode_tokens_per_s]
         if not speeds:
             raise ValueError("calibration needs at least one run with two or more new tokens")
+        if horizon_requests < 1:
+            raise ValueError("horizon_requests must be >= 1")
         after = [m for m in map(_memory_after, runs) if m is not None]
         jitter = max((abs(b - a) for a, b in zip(after, after[1:])), default=0)
-        kv = kv_bytes_per_request or 0
-        tolerance = max(kv, jitter)
-        why = "one request's KV cache" if kv >= jitter else f"memory jitter between {len(after)} calibration runs"
+        headroom = max(int(memory_limit_bytes) - (after[-1] if after else 0), 0)
+        budget = headroom / horizon_requests
+        why = (f"headroom {gb(headroom)} spread over {horizon_requests:,} requests" if budget >= jitter
+               else f"memory jitter between {len(after)} calibration runs")
         return cls(
             decode_tokens_per_s=statistics.median(speeds), memory_limit_bytes=int(memory_limit_bytes),
-            leak_tolerance_bytes=tolerance,
+            leak_tolerance_bytes=max(budget, jitter),
             decode_source=f"median of {len(speeds)} calibration run(s) on this machine",
             memory_source=memory_source or "given limit",
-            leak_source=f"{why} ({gb(tolerance, 4)} per request)",
+            leak_source=why,
             bound_tokens_per_s=bound_tokens_per_s, **fractions,
         )
 
@@ -155,7 +164,7 @@ class Expectations(Table):
             ("flag decode below", f"{self.slow_fraction:.0%} of that"),
             ("memory limit", f"{gb(self.memory_limit_bytes)} ({self.memory_source})"),
             ("flag memory above", f"{self.near_limit_fraction:.0%} of the limit"),
-            ("leak tolerance", self.leak_source),
+            ("flag memory growth above", f"{self.leak_tolerance_bytes / 1e6:.2f} MB per request ({self.leak_source})"),
         ]
         if self.bound_tokens_per_s:
             rows.insert(1, ("bandwidth ceiling (roofline)", f"{self.bound_tokens_per_s:.4g} tokens/s"))
@@ -173,13 +182,14 @@ class Finding:
     explanation: str
 
 
-@dataclass
+@dataclass(repr=False)
 class HealthReport(Table):
     """Every check that ran; `flags` are the failed ones, each explained."""
 
     findings: list[Finding] = field(default_factory=list)
 
     _title = "Health check"
+    __repr__ = Table.__str__
 
     @property
     def ok(self) -> bool:
@@ -261,9 +271,10 @@ def _check_growth(runs: Sequence[RequestMetrics], e: Expectations) -> Finding:
         "memory_growth", not leak,
         f"{slope / 1e6:+.2f} MB per request, rising in {rising:.0%} of {len(steps)} steps",
         f"<= {tol / 1e6:.2f} MB per request ({e.leak_source})",
-        (f"Memory after each request keeps growing, by about {gb(slope, 4)} per request, more than {e.leak_source} "
-         f"explains. Something keeps every request alive: a list of outputs, returned caches or logits "
-         "(return_dict_in_generate with output_scores), or tensors that still need gradients. At this rate "
+        (f"Memory after each request keeps growing, by about {slope / 1e6:.2f} MB per request, more than the "
+         f"{tol / 1e6:.2f} MB tolerance ({e.leak_source}). Something keeps every request alive: a list of outputs, "
+         "returned caches or logits (return_dict_in_generate with output_logits/output_scores), or tensors that still "
+         "need gradients. At this rate "
          f"{gb(max(e.memory_limit_bytes - after[-1], 0))} of headroom lasts about "
          f"{max(e.memory_limit_bytes - after[-1], 0) / slope:.0f} more requests.")
         if leak else "Memory returns to the same level after each request.",

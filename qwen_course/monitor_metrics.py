@@ -43,7 +43,7 @@ def _check_number(value, name: str) -> float:
     return value
 
 
-@dataclass
+@dataclass(repr=False)
 class RequestMetrics(Table):
     """What one generation request did: tokens, time to first token, gaps between tokens, wall time and peak memory."""
 
@@ -64,6 +64,7 @@ class RequestMetrics(Table):
     label: str = ""
 
     _title = "Request metrics"
+    __repr__ = Table.__str__
 
     def __post_init__(self):
         for name in ("prompt_tokens", "completion_tokens", "batch_size"):

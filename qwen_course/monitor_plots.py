@@ -43,16 +43,18 @@ def plot_latency(monitor: Monitor, label: str | None = None, title: str = "Inter
     return fig
 
 
-def plot_sweep(frame, x: str, y: Sequence[str] = ("decode_tokens_per_s",), title: str = ""):
+def plot_sweep(frame, x: str, y: Sequence[str] = ("decode_tokens_per_s",), title: str = "",
+               ylabel: str = "tokens/s (median)"):
     """Median of each y column against x (e.g. tokens/s against prompt length or batch size)."""
     plt = _plt()
     names = {"decode_tokens_per_s": "decode speed per sequence", "throughput_tokens_per_s": "throughput, whole batch",
-             "ttft_s": "time to first token", "prompt_tokens": "prompt length (tokens)", "batch_size": "batch size"}
+             "ttft_s": "time to first token (s)", "prompt_tokens": "prompt length (tokens)", "batch_size": "batch size"}
     grouped = frame.groupby(x)[list(y)].median()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for col in y:
         ax.plot(grouped.index, grouped[col], marker="o", label=names.get(col, col))
-    ax.set(title=title or f"Tokens/s against {names.get(x, x)}", xlabel=names.get(x, x), ylabel="tokens/s (median)")
+    ax.set_xticks(list(grouped.index))
+    ax.set(title=title or f"Tokens/s against {names.get(x, x)}", xlabel=names.get(x, x), ylabel=ylabel)
     ax.set_ylim(bottom=0)
     ax.legend()
     ax.grid(alpha=0.3)
@@ -68,9 +70,10 @@ def plot_roofline(rows: Sequence[tuple[str, float, float]], title: str = "Decode
     ax.bar([i - 0.2 for i in xs], [r[1] for r in rows], width=0.4, label="measured", color="#4c72b0")
     ax.bar([i + 0.2 for i in xs], [r[2] for r in rows], width=0.4, label="bandwidth ceiling", color="#dd8452")
     for i, (_, measured, ceiling) in enumerate(rows):
-        ax.text(i - 0.2, measured, f"{measured / ceiling:.0%}", ha="center", va="bottom", fontsize=9)
+        ax.text(i - 0.2, measured, f"{measured / ceiling:.0%}\nof ceiling", ha="center", va="bottom", fontsize=9)
     ax.set_xticks(list(xs), [r[0] for r in rows])
     ax.set_yscale("log")
+    ax.set_ylim(bottom=min(v for r in rows for v in r[1:]) / 10)  # bars start well below the smallest value
     ax.set(title=title, ylabel="tokens/s, batch 1 (log scale)")
     ax.legend()
     fig.tight_layout()
@@ -84,12 +87,16 @@ def plot_kv_growth(tokens: Sequence[int], measured: Sequence[float], predicted: 
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     ax.plot(tokens, [m / 1e6 for m in measured], marker="o", label="measured: cache tensors")
     ax.plot(tokens, [p / 1e6 for p in predicted], linestyle="--", label="predicted: tokens x bytes per token")
+    handles = ax.get_legend_handles_labels()
     if process is not None:
         ax2 = ax.twinx()
-        ax2.plot(tokens, [p / 1e6 for p in process], color="grey", alpha=0.6, marker=".", label="process memory")
-        ax2.set_ylabel("process memory (MB)", color="grey")
+        ax2.plot(tokens, [p / 1e6 for p in process], color="grey", alpha=0.6, marker=".", label="process RSS (right axis)")
+        ax2.set_ylabel("process RSS (MB)", color="grey")
+        ax2.ticklabel_format(axis="y", useOffset=False, style="plain")
+        extra = ax2.get_legend_handles_labels()
+        handles = (handles[0] + extra[0], handles[1] + extra[1])
     ax.set(title=title, xlabel="tokens in the conversation", ylabel="KV cache (MB)")
-    ax.legend(loc="upper left")
+    ax.legend(*handles, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -133,25 +140,32 @@ def read_tensorboard(logdir) -> "object":
 
 
 class LiveView:
-    """Refreshes one line (and optionally a small chart) while tokens stream; prints plain text outside Jupyter."""
+    """Refreshes one chart in place while tokens stream (plain text outside Jupyter), spending at most `overhead`
+    of the run's time drawing: drawing happens inside the decoding loop and slows it down."""
 
     def __init__(self, every_s: float = 0.5, chart: bool = True, clock: Callable[[], float] | None = None,
-                 mode: str = "auto"):
+                 mode: str = "auto", overhead: float = 0.1):
         import time
 
         self.every_s, self.chart, self.clock = every_s, chart, clock or time.perf_counter
         self.mode = _notebook_mode() if mode == "auto" else mode
         if self.mode not in ("notebook", "text"):
             raise ValueError("mode must be 'auto', 'notebook' or 'text'")
-        self._handle, self._last, self.updates = None, float("-inf"), 0
+        if not 0 < overhead <= 1:
+            raise ValueError("overhead must be in (0, 1]")
+        self.overhead = overhead
+        self._handle, self._next, self.updates, self.draw_s = None, float("-inf"), 0, 0.0
         self.lines: list[str] = []
 
     def update(self, snap: dict) -> None:
         now = self.clock()
-        if now - self._last < self.every_s:
+        if now < self._next:
             return
-        self._last = now
         self._show(snap)
+        done = self.clock()
+        self.draw_s += done - now
+        # wait at least every_s, and long enough that drawing stays under `overhead` of the time
+        self._next = done + max(self.every_s, (done - now) * (1 - self.overhead) / self.overhead)
 
     def finish(self, metrics: RequestMetrics) -> None:
         snap = {"label": metrics.label, "tokens": metrics.completion_tokens, "elapsed_s": metrics.wall_s,

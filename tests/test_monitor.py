@@ -158,10 +158,16 @@ def test_tracker_manual_api_for_http_streams():
         t.prompt(12)
         t.token()
         t.token(3)  # one chunk carrying three tokens
-        t.completion_tokens = 4  # what the server's usage field says
     m = t.metrics
     assert m.ttft_s == pytest.approx(0.3) and m.completion_tokens == 4
+    assert m.inter_token_s == pytest.approx([0.2])  # one gap between two arrivals
+    assert m.decode_tokens_per_s == pytest.approx(3 / 0.2)
     assert m.peak_rss_bytes is None
+    with Monitor(clock=FakeClock(), rss=lambda: None, gpu=None).track() as t2:
+        t2.prompt(5)
+        t2.token()
+        t2.completion_tokens = 7  # what the server's usage field says overrides the count
+    assert t2.metrics.completion_tokens == 7
 
 
 def test_tracker_records_gpu_peaks_and_samples():
@@ -194,15 +200,29 @@ def test_tracker_feeds_a_live_view():
     from qwen_course.monitor_plots import LiveView
 
     clock = FakeClock(step=0.3)
-    live = LiveView(every_s=0.5, clock=FakeClock(step=0.3), mode="text")
+    live = LiveView(every_s=0.5, clock=FakeClock(step=0.1), mode="text", overhead=1.0)
     mon = Monitor(clock=clock, rss=lambda: 2_000_000, gpu=None)
     with mon.track("live", live=live) as t:
         t.streamer.put(Shape(1, 3))
         for _ in range(6):
             t.streamer.put(Shape(1))
-    # 6 updates 0.3 s apart, refreshed at most every 0.5 s, plus the final line
-    assert 2 <= live.updates - 1 <= 4
+    # the view's clock advances 0.1 s per reading: token 1 draws at 0.1 (done 0.2, next draw from 0.7); tokens 2-5
+    # read 0.3-0.6 and skip; token 6 reads 0.7 and draws; the end draws once more
+    assert live.updates == 3
+    assert live.draw_s == pytest.approx(0.2)
     assert live.lines[-1].startswith("done live: 6 tokens")
+
+
+def test_live_view_keeps_drawing_overhead_small():
+    from qwen_course.monitor_plots import LiveView
+
+    live = LiveView(every_s=0.0, clock=FakeClock(step=1.0), mode="text", overhead=0.25)
+    snap = {"tokens": 1, "elapsed_s": 1.0, "inter_token_s": []}
+    for _ in range(8):
+        live.update(snap)  # every clock reading takes 1 s, so a draw costs 1 s and is followed by >= 3 s without one
+    assert live.updates == 3 and live.draw_s == pytest.approx(3.0)  # draws at readings 1, 5 and 9
+    with pytest.raises(ValueError):
+        LiveView(overhead=0)
 
 
 def test_monitor_frame_csv_and_summary(tmp_path):
@@ -265,13 +285,14 @@ def calibration():
 
 
 def test_expectations_come_from_calibration():
-    e = Expectations.derive(calibration(), memory_limit_bytes=10_000_000, memory_source="test",
-                            kv_bytes_per_request=5_000)
+    # limit 10 MB, memory after the last calibration run 1.01 MB: 8.99 MB of headroom
+    e = Expectations.derive(calibration(), memory_limit_bytes=10_000_000, memory_source="test", horizon_requests=100)
     assert e.decode_tokens_per_s == pytest.approx(10.0)
-    assert e.leak_tolerance_bytes == 40_000  # jitter beat one request's KV cache
-    assert "jitter" in e.leak_source and "calibration" in e.decode_source
-    e2 = Expectations.derive(calibration(), 10_000_000, kv_bytes_per_request=100_000)
-    assert e2.leak_tolerance_bytes == 100_000 and "KV cache" in e2.leak_source
+    assert e.leak_tolerance_bytes == pytest.approx(89_900)  # headroom / 100 requests beats the 40 kB jitter
+    assert "headroom" in e.leak_source and "calibration" in e.decode_source
+    e2 = Expectations.derive(calibration(), 10_000_000, horizon_requests=10_000)
+    assert e2.leak_tolerance_bytes == 40_000 and "jitter" in e2.leak_source
+    assert "0.04 MB per request" in str(e2)
 
 
 def test_expectations_reject_bad_inputs():
@@ -283,10 +304,12 @@ def test_expectations_reject_bad_inputs():
         Expectations(decode_tokens_per_s=1, memory_limit_bytes=1, leak_tolerance_bytes=0, slow_fraction=1.5)
     with pytest.raises(TypeError):
         Expectations.derive([{"decode": 1}], 1_000)
+    with pytest.raises(ValueError):
+        Expectations.derive(calibration(), 1_000, horizon_requests=0)
 
 
 def test_healthy_runs_pass_every_check():
-    e = Expectations.derive(calibration(), memory_limit_bytes=10_000_000)
+    e = Expectations.derive(calibration(), memory_limit_bytes=10_000_000)  # tolerance: the 40 kB jitter
     runs = [metrics(rss_after=1_000_000 + d) for d in (0, 20_000, -10_000, 5_000)]
     report = health_check(runs, e)
     assert report.ok and report.flags == []

@@ -1,0 +1,176 @@
+"""Checks for notebook 07 (monitoring): decode speed from timestamps, best batch, decode ceiling, KV bytes,
+explaining a health report, reading a loss curve, and a percentile from Prometheus histogram buckets."""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+from ._check import CheckResult, check, close_to
+
+# Causes a learner maps health flags to (notebook 07, section 5).
+CAUSES = {
+    "a": "a per-token hook (logits processor, stopping criterion, remote call) costs more than the token itself",
+    "b": "the process runs close to the memory it is allowed to use",
+    "c": "every request's outputs, with their logits, are kept in a list",
+    "d": "the prompt is longer than usual",
+    "e": "the chat template adds a default system prompt",
+}
+_CAUSE_OF_FLAG = {"slow_decode": "a", "memory_near_limit": "b", "memory_growth": "c"}
+
+
+def check_decode_speed(answer, start: float, token_times: Sequence[float]) -> CheckResult:
+    """Decode tokens/s from raw timestamps: tokens after the first, divided by the time after the first."""
+    n = len(token_times)
+    expected = (n - 1) / (token_times[-1] - token_times[0])
+    with_prefill = n / (token_times[-1] - start)
+    off_by_one = n / (token_times[-1] - token_times[0])
+
+    def verify(value):
+        value = float(value)
+        if close_to(value, expected):
+            return True, f"{value:.4g} tokens/s: {n - 1} gaps over {token_times[-1] - token_times[0]:.3f} s of decode."
+        if close_to(value, with_prefill):
+            return False, "that includes the time to first token, which is prefill, not decode."
+        if close_to(value, off_by_one):
+            return False, f"{n} tokens have {n - 1} gaps between them: count the tokens after the first."
+        return False, f"{value:.4g} is not the decode speed of these timestamps."
+
+    return check("decode speed from timestamps", answer, verify,
+                 "Decode starts at the first token: (number of tokens - 1) / (last time - first time).")
+
+
+def check_best_batch(answer, frame) -> CheckResult:
+    """The batch size with the highest median whole-batch throughput in the sweep."""
+    medians = frame.groupby("batch_size")["throughput_tokens_per_s"].median()
+    best = int(medians.idxmax())
+    per_seq_best = int(frame.groupby("batch_size")["decode_tokens_per_s"].median().idxmax())
+
+    def verify(value):
+        value = int(value)
+        if value == best:
+            return True, f"batch {best} gave {medians[best]:.4g} tokens/s in total, the most in this sweep."
+        if value not in medians.index:
+            return False, f"batch {value} was not in the sweep ({sorted(medians.index)})."
+        if value == per_seq_best:
+            return False, "that is the fastest per sequence; the question is total tokens/s for the whole batch."
+        return False, f"batch {value} gave {medians[value]:.4g} tokens/s; another batch size gave more."
+
+    return check("best batch size", answer, verify,
+                 "Group the sweep by batch_size and take the largest median of throughput_tokens_per_s.")
+
+
+def check_decode_bound(answer, parameters: float, bytes_per_parameter: float, bandwidth_bytes_per_s: float) -> CheckResult:
+    """The bandwidth ceiling on decode speed: bandwidth / bytes of weights read per token."""
+    expected = bandwidth_bytes_per_s / (parameters * bytes_per_parameter)
+
+    def verify(value):
+        value = float(value)
+        if close_to(value, expected, rel=0.05):
+            return True, f"about {expected:.3g} tokens/s is the most this bandwidth can feed at batch 1."
+        mistakes = {
+            bandwidth_bytes_per_s / (parameters * 4): "4 bytes per parameter is fp32",
+            bandwidth_bytes_per_s / parameters: "one byte per parameter is int8",
+            bandwidth_bytes_per_s * 8 / (parameters * bytes_per_parameter): "bandwidth is bytes/s; do not convert to bits",
+            bandwidth_bytes_per_s / (parameters * bytes_per_parameter * 8): "bandwidth is bytes/s; do not convert to bits",
+        }
+        for wrong, why in mistakes.items():
+            if close_to(value, wrong, rel=0.05):
+                return False, f"{why}; use {bytes_per_parameter:g} bytes per parameter."
+        return False, f"{value:.4g} tokens/s does not match bandwidth / (parameters x bytes per parameter)."
+
+    return check("decode ceiling", answer, verify,
+                 "Each new token reads every weight once: tokens/s <= bandwidth / (parameters x bytes per parameter).")
+
+
+def check_kv_bytes(answer, layers: int, kv_heads: int, head_dim: int, bytes_per_value: int, tokens: int,
+                   attention_heads: int | None = None) -> CheckResult:
+    """KV cache bytes after `tokens` tokens: keys and values, per layer, per KV head, per dimension."""
+    expected = 2 * layers * kv_heads * head_dim * bytes_per_value * tokens
+
+    def verify(value):
+        value = int(value)
+        if value == expected:
+            return True, f"{expected:,} bytes: 2 x {layers} x {kv_heads} x {head_dim} x {bytes_per_value} x {tokens}."
+        if value * 2 == expected:
+            return False, "the cache holds keys and values: multiply by 2."
+        if attention_heads and value == expected // kv_heads * attention_heads:
+            return False, "grouped-query attention caches only the KV heads, not every query head."
+        return False, f"{value:,} bytes is not what this config caches for {tokens} tokens."
+
+    return check("KV cache bytes", answer, verify,
+                 "2 (K and V) x layers x num_key_value_heads x head_dim x bytes per value x tokens.")
+
+
+def check_health_explanation(answer, report) -> CheckResult:
+    """Map each flag of a health report to its cause letter in `CAUSES`."""
+    flags = set(report.flags)
+
+    def verify(value):
+        if not isinstance(value, Mapping):
+            return False, "answer with a dict such as {'slow_decode': 'a'}."
+        given = {str(k): str(v).strip().lower() for k, v in value.items()}
+        missing, extra = flags - set(given), set(given) - flags
+        if missing:
+            return False, f"the report also flagged {sorted(missing)}: explain every flag."
+        if extra:
+            return False, f"{sorted(extra)} did not fire in this report; explain only the flags it raised."
+        wrong = [f for f in flags if given[f] != _CAUSE_OF_FLAG.get(f)]
+        if wrong:
+            return False, f"look again at {sorted(wrong)}: read its explanation in report.explain()."
+        return True, "each flag is matched with what caused it." if flags else "no flags, nothing to explain."
+
+    return check("explain the health report", answer, verify,
+                 "Print report.explain(): each FLAG line says what was measured and lists the usual causes.")
+
+
+def check_lowest_loss_step(answer, frame, tag: str) -> CheckResult:
+    """The training step with the lowest value of `tag` in a TensorBoard frame."""
+    rows = frame[frame["tag"] == tag]
+    best = rows.loc[rows["value"].idxmin()]
+
+    def verify(value):
+        value = int(value)
+        if value == int(best["step"]):
+            return True, f"step {value}: {tag} = {best['value']:.4g}."
+        if value not in set(rows["step"]):
+            return False, f"no {tag} was logged at step {value}."
+        return False, f"{tag} was {rows[rows['step'] == value]['value'].min():.4g} there; another step is lower."
+
+    return check("lowest loss step", answer, verify, f"Filter the frame to tag == {tag!r}, then idxmin() on value.")
+
+
+def histogram_quantile(q: float, buckets: Mapping[float, int]) -> float:
+    """Prometheus-style quantile from cumulative buckets {upper bound: count}: linear inside the bucket."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    if total == 0:
+        return math.nan
+    rank = q * total
+    lower, below = 0.0, 0
+    for upper in bounds:
+        count = buckets[upper]
+        if count >= rank:
+            if math.isinf(upper):
+                return lower
+            return lower + (upper - lower) * (rank - below) / max(count - below, 1)
+        lower, below = upper, count
+    return lower
+
+
+def check_histogram_p95(answer, buckets: Mapping[float, int]) -> CheckResult:
+    """p95 estimated from cumulative histogram buckets, the way Prometheus' histogram_quantile does it."""
+    expected = histogram_quantile(0.95, buckets)
+
+    def verify(value):
+        value = float(value)
+        if close_to(value, expected, rel=0.01):
+            return True, f"about {expected:.4g} s: bucket counts only bound the answer, so it is an estimate."
+        upper = next(b for b in sorted(buckets) if buckets[b] >= 0.95 * buckets[max(buckets)])
+        if close_to(value, upper, rel=0.01):
+            return False, "that is the bucket's upper edge; interpolate inside the bucket."
+        return False, f"{value:.4g} s is not the interpolated p95 of these buckets."
+
+    return check("p95 from histogram buckets", answer, verify,
+                 "Find the first bucket whose cumulative count reaches 0.95 x total, then interpolate linearly "
+                 "between its lower and upper edge.")
