@@ -1,0 +1,148 @@
+"""Multi-turn chat helpers for lesson 02: history that fits the context, streaming, a chat box, and output parsing.
+
+The lesson writes the transformers calls itself; this module holds what a learner should not retype: the truncation
+policy, the streaming thread, and the widget (its logic in `ChatSession`, testable without a browser).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+FIM = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+
+
+class ContextTooLongError(ValueError):
+    """The newest message alone does not fit the context; says by how much."""
+
+
+def fit_history(messages: list[dict], count: Callable[[list[dict]], int], budget: int) -> tuple[list[dict], int]:
+    """Drop the oldest turns (never the system prompt, never the newest user message) until `count(kept) <= budget`.
+
+    Returns the kept messages and how many were dropped; raises ContextTooLongError when even the minimum is too long.
+    """
+    system = [m for m in messages[:1] if m["role"] == "system"]
+    turns = messages[len(system):]
+    dropped = 0
+    while True:
+        kept = system + turns[dropped:]
+        used = count(kept)
+        if used <= budget:
+            return kept, dropped
+        if len(turns) - dropped <= 1:
+            raise ContextTooLongError(f"the newest message needs {used:,} tokens with the system prompt, "
+                                      f"but only {budget:,} fit; shorten it or raise the context limit")
+        dropped += 1
+        while dropped < len(turns) and turns[dropped]["role"] != "user":  # restart at a user turn
+            dropped += 1
+
+
+def stream_generate(model, tokenizer, inputs: dict, **generate_kwargs) -> Iterator[str]:
+    """Yield text pieces as `model.generate` produces them (generation runs in a thread with TextIteratorStreamer)."""
+    from threading import Thread
+
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    thread = Thread(target=model.generate, kwargs={**inputs, **generate_kwargs, "streamer": streamer}, daemon=True)
+    thread.start()
+    try:
+        yield from streamer
+    finally:
+        thread.join()
+
+
+@dataclass
+class ChatSession:
+    """A conversation with a model: keeps history, fits it into `max_context`, streams replies."""
+
+    model: object
+    tokenizer: object
+    system: str | None = None
+    max_context: int = 4096
+    max_new_tokens: int = 64
+    generate_kwargs: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    dropped: int = 0
+
+    def messages(self, user_text: str | None = None) -> list[dict]:
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        extra = [{"role": "user", "content": user_text}] if user_text is not None else []
+        return system + self.history + extra
+
+    def count(self, messages: list[dict]) -> int:
+        """Prompt tokens the chat template makes of these messages (with the assistant turn opened)."""
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+        return len(ids["input_ids"])
+
+    def prepare(self, user_text: str) -> dict:
+        """Tokenized prompt for the next turn, oldest turns dropped so prompt + reply fit the context."""
+        kept, dropped = fit_history(self.messages(user_text), self.count, self.max_context - self.max_new_tokens)
+        self.dropped += dropped
+        self.history = [m for m in kept if m["role"] != "system"][:-1]
+        return self.tokenizer.apply_chat_template(kept, add_generation_prompt=True, tokenize=True,
+                                                  return_dict=True, return_tensors="pt").to(self.model.device)
+
+    def send(self, user_text: str, on_piece: Callable[[str], None] | None = None) -> str:
+        """Add a user turn, stream the reply (each piece to `on_piece`), keep both in the history."""
+        inputs = self.prepare(user_text)
+        pieces = []
+        for piece in stream_generate(self.model, self.tokenizer, inputs, max_new_tokens=self.max_new_tokens,
+                                     **self.generate_kwargs):
+            pieces.append(piece)
+            if on_piece:
+                on_piece(piece)
+        reply = "".join(pieces)
+        self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply}]
+        return reply
+
+    def clear(self) -> None:
+        self.history, self.dropped = [], 0
+
+
+def chat_box(session: ChatSession):
+    """An ipywidgets chat: a text box, Send and Clear buttons, a streaming transcript. None without ipywidgets."""
+    try:
+        import ipywidgets as w
+    except ImportError:
+        return None
+    transcript = w.Textarea(layout=w.Layout(width="100%", height="240px"), disabled=True)
+    box = w.Text(placeholder="Type a message and press Send")
+    send, clear = w.Button(description="Send", button_style="primary"), w.Button(description="Clear")
+
+    def on_send(_):
+        text, box.value = box.value.strip(), ""
+        if not text:
+            return
+        transcript.value += f"you: {text}\nmodel: "
+        try:
+            session.send(text, on_piece=lambda piece: setattr(transcript, "value", transcript.value + piece))
+        except ContextTooLongError as exc:
+            transcript.value += f"[not sent: {exc}]"
+        transcript.value += "\n"
+
+    def on_clear(_):
+        session.clear()
+        transcript.value = ""
+
+    send.on_click(on_send)
+    clear.on_click(on_clear)
+    return w.VBox([transcript, w.HBox([box, send, clear])])
+
+
+def extract_boxed(text: str) -> str | None:
+    """The content of the last \\boxed{...} (nested braces allowed), the way Qwen2.5-Math marks its final answer."""
+    starts = [m.end() for m in re.finditer(r"\\boxed\{", text)]
+    for start in reversed(starts):
+        depth = 1
+        for i in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                return text[start:i].strip()
+    return None
+
+
+def fim_prompt(prefix: str, suffix: str) -> str:
+    """A fill-in-the-middle prompt for Qwen2.5-Coder: the model writes what goes between prefix and suffix."""
+    return f"{FIM[0]}{prefix}{FIM[1]}{suffix}{FIM[2]}"
