@@ -103,6 +103,16 @@ def cmd_offline(args) -> None:
     _emit(args, data, "\n".join(f"{k:12s} {v}" for k, v in data["models"].items()))
 
 
+def cmd_progress(args) -> None:
+    from .progress import progress, render
+
+    try:
+        data = progress(args.notebooks)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc))
+    _emit(args, data, render(data))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="qwen-course", description="Size Qwen models to your machine for the Qwen course.")
     top.add_argument("--version", action="version", version=f"qwen-course {__version__}")
@@ -134,6 +144,8 @@ def parser() -> argparse.ArgumentParser:
     pf = command("prefetch", cmd_prefetch, "download what pick chooses, for a workshop without network")
     pf.add_argument("--task", choices=TASKS, action="append")
     machine(pf)
+    command("progress", cmd_progress, "which exercises pass in your executed notebooks").add_argument(
+        "--notebooks", default="notebooks", help="folder with your saved notebooks (default: notebooks)")
     off = command("offline", cmd_offline, "build the tiny offline stand-in models")
     off.add_argument("action", choices=("build",))
     return top
