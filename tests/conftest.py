@@ -21,6 +21,37 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _executed: dict[tuple, dict] = {}
 
 
+class PeakKernelMemory:
+    """Sample the RSS of this process's children (the notebook kernel) every 0.2 s; keep the peak."""
+
+    def __init__(self):
+        import threading
+
+        self.bytes, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.2):
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.bytes = max(self.bytes, total)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def notebook_paths() -> list[Path]:
     """Every lesson notebook, in course order."""
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
@@ -46,16 +77,17 @@ def execute_notebook(name: str, **parameters) -> dict:
         suffix = "".join(f"-{k}={v}" for k, v in sorted(parameters.items()))
         target = BUILD / (source.stem + suffix + ".ipynb")
         start = time.perf_counter()
-        papermill.execute_notebook(
-            str(source), str(target), parameters=parameters, cwd=str(NOTEBOOKS),
-            kernel_name="python3", progress_bar=False,
-        )
+        with PeakKernelMemory() as peak:
+            papermill.execute_notebook(
+                str(source), str(target), parameters=parameters, cwd=str(NOTEBOOKS),
+                kernel_name="python3", progress_bar=False,
+            )
         seconds = time.perf_counter() - start
         nb = nbformat.read(target, as_version=4)
-        _executed[key] = {"nb": nb, "path": target, "seconds": seconds}
+        _executed[key] = {"nb": nb, "path": target, "seconds": seconds, "peak_rss": peak.bytes}
         timings = BUILD / "timings.json"
         data = json.loads(timings.read_text()) if timings.exists() else {}
-        data[target.stem] = round(seconds, 1)
+        data[target.stem] = {"seconds": round(seconds, 1), "peak_rss_mb": round(peak.bytes / 1e6)}
         timings.write_text(json.dumps(data, indent=1, sort_keys=True))
     return _executed[key]
 
