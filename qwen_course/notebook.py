@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from ._paths import load_json
 
-SETUP_CELL = '''# Setup: works in a clone, on Binder, Colab and Kaggle (it never reinstalls their torch).
+_SETUP = '''# Setup: works in a clone, on Binder, Colab and Kaggle (it never reinstalls their torch).
 import importlib.util, pathlib, subprocess, sys
 if importlib.util.find_spec("qwen_course") is None:
     repo = pathlib.Path.cwd().parent
     if (repo / "qwen_course").is_dir():  # a clone that was not pip-installed
         sys.path.insert(0, str(repo))
     else:  # Colab / Kaggle: install the course next to the preinstalled torch
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "qwen-course @ git+https://github.com/qwen-course/qwen-course"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "qwen-course @ git+{repository}@{branch}"], check=True)
 import qwen_course.notebook
 qwen_course.notebook.banner()'''
 
@@ -19,6 +21,19 @@ qwen_course.notebook.banner()'''
 def repository() -> dict:
     """The configured repository (URL and branch) that badges and the setup cell point to."""
     return load_json("course.json")
+
+
+SETUP_CELL = _SETUP.format(**repository())
+
+
+def badges(notebook: str) -> str:
+    """Markdown for the "Open in Colab" and "Launch Binder" badges of one notebook, from data/course.json."""
+    repo = repository()
+    slug, branch = repo["repository"].removeprefix("https://github.com/"), repo["branch"]
+    colab = f"https://colab.research.google.com/github/{slug}/blob/{branch}/notebooks/{notebook}"
+    binder = f"https://mybinder.org/v2/gh/{slug}/{branch}?labpath={quote('notebooks/' + notebook, safe='')}"
+    return (f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
+            f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({binder})")
 
 
 QUIET_LOGGERS = ("torchao", "torch.utils._pytree")  # harmless CUDA-library and deprecation notices on CPU machines

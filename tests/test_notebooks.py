@@ -77,3 +77,11 @@ def test_runs_offline_within_budget(path, run_notebook):
     text = notebook_text(result["nb"])
     assert "Traceback" not in text
     assert result["seconds"] < BUDGET_S, f"{path.name} took {result['seconds']:.0f} s offline (budget {BUDGET_S} s)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_badges_from_the_configured_repository(path):
+    from qwen_course.notebook import badges
+
+    nb = nbformat.read(path, as_version=4)
+    assert badges(path.name) in nb.cells[0].source, "run: python tools/sync_notebooks.py"
