@@ -84,13 +84,15 @@ def cmd_doctor(args) -> None:
 
 
 def cmd_prefetch(args) -> None:
-    from .prefetch import prefetch
+    from .prefetch import prefetch, summary
 
+    hw = _hardware(args) if (args.device or args.memory_gb or not args.machine) else None
     try:
-        data = prefetch(args.task or ["chat"], _hardware(args), context=args.context)
-    except RuntimeError as exc:
-        raise CliError(str(exc))
-    _emit(args, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
+        data = prefetch(args.task or ["chat"], hw, context=args.context, machines=args.machine,
+                        cache_dir=args.cache_dir, bundle=args.bundle, quiet=args.json)
+    except (RuntimeError, KeyError, OSError, ValueError) as exc:
+        raise CliError(str(exc).strip("'\""))
+    _emit(args, data, summary(data))
 
 
 def cmd_offline(args) -> None:
@@ -142,7 +144,11 @@ def parser() -> argparse.ArgumentParser:
     pk.add_argument("--model", default="auto", help="a specific catalog id instead of the best fit")
     machine(pk)
     pf = command("prefetch", cmd_prefetch, "download what pick chooses, for a workshop without network")
-    pf.add_argument("--task", choices=TASKS, action="append")
+    pf.add_argument("--task", choices=TASKS, action="append", help="repeat for several tasks (default: chat)")
+    pf.add_argument("--machine", action="append", metavar="PROFILE",
+                    help="a machine profile to prefetch for (t4, laptop-8gb, ...); repeat; default: this machine")
+    pf.add_argument("--cache-dir", help="the shared cache to fill (default: the Hugging Face cache)")
+    pf.add_argument("--bundle", metavar="DIR", help="also write an offline bundle: cache + wheels + install script")
     machine(pf)
     command("progress", cmd_progress, "which exercises pass in your executed notebooks").add_argument(
         "--notebooks", default="notebooks", help="folder with your saved notebooks (default: notebooks)")
