@@ -80,6 +80,10 @@ def cmd_doctor(args) -> None:
     from .doctor import report
 
     data, text = report()
+    if args.markdown:
+        from .doctor import markdown
+
+        text = markdown(data)
     _emit(args, data, text)
 
 
@@ -132,7 +136,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--compute-capability", help="CUDA compute capability of the described GPU, e.g. 7.5")
         p.add_argument("--context", type=int, default=4096, help="tokens of context to budget for (default 4096)")
 
-    command("doctor", cmd_doctor, "hardware and environment report")
+    command("doctor", cmd_doctor, "hardware and environment report").add_argument(
+        "--markdown", action="store_true", help="print a Markdown block to paste into an issue")
     command("models", cmd_models, "the Qwen catalog").add_argument("--task", choices=TASKS)
     est = command("estimate", cmd_estimate, "memory a model needs")
     est.add_argument("model")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
+import textwrap
 from importlib import metadata
 
 from ._display import gb, text_table
@@ -40,12 +42,48 @@ def _course_status(hw) -> dict[str, str]:
     }
 
 
-def report() -> tuple[dict, str]:
-    """(data, text): hardware, packages, missing packages with the fix, the pick per task, what runs."""
+def _cached(model_id: str) -> bool:
+    """True when the real checkpoint's config and weights index or weights are in the Hugging Face cache."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    found = lambda name: isinstance(try_to_load_from_cache(model_id, name), str)  # noqa: E731
+    return found("config.json") and (found("model.safetensors") or found("model.safetensors.index.json"))
+
+
+def readiness(hw, missing: list[str], picks: dict, built: dict[str, bool]) -> list[dict]:
+    """The checks an attendee must pass: packages, memory for the chat pick, stand-ins, Hub or cache."""
+    checks = []
+
+    def check(name, ok, detail, fix="", warn=False):
+        checks.append({"check": name, "status": "ok" if ok else ("warn" if warn else "fail"), "detail": detail,
+                       "fix": "" if ok else fix})
+
+    check("packages", not missing, "all required packages installed" if not missing else "missing: " + ", ".join(missing),
+          "pip install -c constraints.txt -r requirements.txt")
+    chat = picks.get("chat", {})
+    check("memory for the chat pick", "error" not in chat,
+          chat.get("error") or f"{chat.get('model_id')} in {chat.get('precision')} needs {gb(chat.get('total_bytes'))}"
+          f" of {gb(hw.usable_memory)} usable", "close other programs, or use Colab (a T4 GPU)")
+    n_built = sum(built.values())
+    check("offline stand-ins", n_built == len(built), f"{n_built}/{len(built)} built", "qwen-course offline build",
+          warn=hw.online)
+    cached = bool(chat.get("model_id")) and _cached(chat["model_id"])
+    hub = "reachable" if hw.online else f"unreachable ({hw.online_reason})"
+    check("Hub reachable or cache present", hw.online or cached,
+          f"Hub {hub}; chat model " + ("in the cache" if cached else "not in the cache"),
+          "connect, or load the workshop bundle (HF_HUB_CACHE); the notebooks fall back to tiny stand-ins", warn=True)
+    return checks
+
+
+def report(hardware=None) -> tuple[dict, str]:
+    """(data, text): the verdict and its checks first, then hardware, packages, the pick per task, what runs."""
+    from . import offline
     from .hardware import detect
     from .picker import NothingFitsError, pick
 
-    hw = detect()
+    hw = hardware or detect()
     found = versions()
     missing = sorted(n for n in REQUIRED if not found[n])
     picks = {}
@@ -56,13 +94,48 @@ def report() -> tuple[dict, str]:
                            "offline_stand_in": p.stand_in}
         except NothingFitsError as exc:
             picks[task] = {"error": str(exc)}
-    data = {"python": sys.version.split()[0], "platform": platform.platform(), "hardware": hw.to_dict(),
-            "packages": found, "missing": missing, "picks": picks, "course": _course_status(hw)}
-    lines = [str(hw), "", text_table([(k, v or "MISSING") for k, v in found.items()], header=("package", "version"))]
-    if missing:
-        lines.append(f"\nMissing: {', '.join(missing)}. Fix: pip install -r requirements.txt")
+    built = {k: offline.is_built(k) for k in offline.KINDS}
+    checks = readiness(hw, missing, picks, built)
+    ready = all(c["status"] != "fail" for c in checks)
+    data = {"ready": ready, "checks": checks, "python": sys.version.split()[0], "platform": platform.platform(),
+            "hardware": hw.to_dict(), "packages": found, "missing": missing, "picks": picks, "stand_ins": built,
+            "course": _course_status(hw)}
+    return data, render(data, str(hw))
+
+
+MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+
+
+def render(data: dict, hardware_text: str) -> str:
+    """One screen: verdict, checks with fixes, hardware, packages in one paragraph, picks, lessons."""
+    verdict = "READY" if data["ready"] else "NOT READY"
+    lines = [f"qwen-course doctor: {verdict}"]
+    for c in data["checks"]:
+        lines.append(f"  [{MARK[c['status']]}] {c['check']}: {c['detail']}" + (f"  -> {c['fix']}" if c["fix"] else ""))
+    lines += ["", hardware_text, ""]
+    pkgs = ", ".join(f"{k} {v or 'MISSING'}" for k, v in data["packages"].items())
+    lines.append(textwrap.fill("packages: " + pkgs, 110, subsequent_indent="  "))
     lines.append("\n" + text_table([(t, v.get("model_id", v.get("error")), v.get("precision", ""),
-                                     gb(v.get("total_bytes"))) for t, v in picks.items()],
+                                     gb(v.get("total_bytes"))) for t, v in data["picks"].items()],
                                    header=("task", "pick", "precision", "memory")))
     lines.append("\n" + text_table(list(data["course"].items()), header=("lessons", "here")))
-    return data, "\n".join(lines)
+    return "\n".join(lines)
+
+
+def markdown(data: dict) -> str:
+    """A Markdown block to paste into an issue: verdict, checks, machine, packages, picks, full JSON folded."""
+    hw = data["hardware"]
+    icon = {"ok": "ok", "warn": "warning", "fail": "**FAIL**"}
+    out = [f"### qwen-course doctor: {'ready' if data['ready'] else 'NOT READY'}", "",
+           "| check | status | detail | fix |", "|---|---|---|---|"]
+    out += [f"| {c['check']} | {icon[c['status']]} | {c['detail']} | {c['fix']} |" for c in data["checks"]]
+    out += ["", f"- Python {data['python']} on {data['platform']} ({hw['environment']})",
+            f"- device {hw['device']}" + (f", {hw['accelerator']}" if hw.get("accelerator") else "")
+            + f", memory a model may use {gb(hw['usable_memory'])}, {hw['cores']} cores",
+            "- packages: " + ", ".join(f"{k} {v or 'MISSING'}" for k, v in data["packages"].items()),
+            "", "| task | pick | precision | memory |", "|---|---|---|---|"]
+    out += [f"| {t} | {v.get('model_id', v.get('error', ''))} | {v.get('precision', '')} | {gb(v.get('total_bytes'))} |"
+            for t, v in data["picks"].items()]
+    out += ["", "<details><summary>full report (JSON)</summary>", "", "```json",
+            json.dumps(data, indent=1, default=str), "```", "", "</details>"]
+    return "\n".join(out)
