@@ -112,24 +112,32 @@ def _budget(hw: Hardware) -> int:
     return int(usable * rules["headroom"].get(hw.device, 0.8))
 
 
-def _cpu_fastest(hw: Hardware) -> tuple[str, str]:
-    """The fastest CPU precision here: a cached measurement when there is one, else the bf16 matmul test."""
+def _cpu_fastest(hw: Hardware, training: bool = False) -> tuple[str, str]:
+    """The fastest CPU precision here: a cached measurement when there is one, else the bf16 matmul test.
+
+    A measured int8/int4 winner is used only when `from_pretrained` can apply it (a quantization config), so the same
+    loading cell works everywhere; a post-load route (torch.ao dynamic int8) is left to lesson 03. Training stays 16/32-bit.
+    """
+    note = ""
     if not hw.described:
         try:
-            from .quantization import cpu_precision
+            from .quantization import cpu_precision, cpu_quantization_config
 
             measured = cpu_precision(cached_only=True)
         except ImportError:
             measured = None
-        if measured:
+        if measured in ("fp32", "bf16") or (measured and not training and cpu_quantization_config(measured) is not None):
             return measured, f"{measured} is the fastest precision measured on this CPU"
+        if measured:
+            why = "for training" if training else "it is applied after loading (lesson 03 shows how)"
+            note = f" ({measured} measured fastest here, but {why})"
     if hw.bf16_fast:
-        return "bf16", "bf16 matmuls are faster than fp32 on this CPU"
-    return "fp32", "bf16 is not faster than fp32 on this CPU, so fp32 (no conversion cost, exact)"
+        return "bf16", "bf16 matmuls are faster than fp32 on this CPU" + note
+    return "fp32", "bf16 is not faster than fp32 on this CPU, so fp32 (no conversion cost, exact)" + note
 
 
-def precisions_for(hw: Hardware) -> tuple[list[str], str]:
-    """Precisions to try on this machine, preferred first, and why the first one."""
+def precisions_for(hw: Hardware, training: bool = False) -> tuple[list[str], str]:
+    """Precisions to try on this machine, preferred first, and why the first one (training: no on-the-fly int8 on CPU)."""
     if hw.device == "cuda":
         cc = hw.compute_capability or (0, 0)
         if cc >= (8, 0):
@@ -137,8 +145,10 @@ def precisions_for(hw: Hardware) -> tuple[list[str], str]:
         return ["fp16", "int4"], f"compute capability {cc[0]}.{cc[1]} has no fast bf16, so fp16"
     if hw.device == "mps":
         return ["fp16"], "fp16 on Apple GPUs"
-    first, why = _cpu_fastest(hw)
+    first, why = _cpu_fastest(hw, training)
     smaller = [p for p in ("fp32", "bf16", "int8") if p != first and _bytes_rank(p) < _bytes_rank(first)]
+    if training:
+        smaller = [p for p in smaller if p in ("fp32", "bf16")]
     return [first] + smaller, why
 
 
@@ -186,14 +196,17 @@ def _local(path: Path, task: str, hw: Hardware, context: int) -> Pick:
 
 
 def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 4096, model: str = "auto",
-         max_weights_gb: float | None = None) -> Pick:
-    """The most capable Qwen checkpoint for `task` that fits `hardware` (detected if None) with `context` tokens."""
+         max_weights_gb: float | None = None, training: bool = False) -> Pick:
+    """The most capable Qwen checkpoint for `task` that fits `hardware` (detected if None) with `context` tokens.
+
+    `training=True` keeps CPU precisions to fp32/bf16 (LoRA needs real weights to backpropagate through).
+    """
     if task not in catalog.TASKS:
         raise ValueError(f"unknown task {task!r}; tasks are: {', '.join(catalog.TASKS)}")
     hw = hardware or detect()
     if model != "auto" and Path(model).expanduser().is_dir():
         return _local(Path(model).expanduser(), task, hw, context)
-    precisions, precision_why = precisions_for(hw)
+    precisions, precision_why = precisions_for(hw, training)
     rules = _rules()
     max_weights = int(max_weights_gb * 1e9) if max_weights_gb else (
         rules["cpu_max_weights_bytes"] if hw.device == "cpu" and model == "auto" else None)

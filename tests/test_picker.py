@@ -95,10 +95,14 @@ def test_cpu_precision_follows_measurement(monkeypatch):
         pytest.skip("CPU precision logic")
     fake = types.ModuleType("qwen_course.quantization")
     fake.cpu_precision = lambda cached_only=True: "int8"
-    fake.cpu_quantization_config = lambda precision: None
+    fake.cpu_quantization_config = lambda precision: object()  # a from_pretrained route exists
     monkeypatch.setitem(sys.modules, "qwen_course.quantization", fake)
     p = pick("chat", hw)
     assert p.precision == "int8" and "measured" in p.reason
+    assert pick("chat", hw, training=True).precision in ("fp32", "bf16")
+    fake.cpu_quantization_config = lambda precision: None  # post-load only: the loading cell could not apply it
+    p = pick("chat", hw)
+    assert p.precision in ("fp32", "bf16") and "applied after loading" in p.reason
     fake.cpu_precision = lambda cached_only=True: None
     hw.bf16_fast = True
     assert pick("chat", hw).precision == "bf16"
