@@ -1,0 +1,129 @@
+"""Checks for lesson 08 (serving and scaling): base URL, thinking off over HTTP, p95 doubling, the guard, a GPU plan."""
+
+from __future__ import annotations
+
+import shlex
+from urllib.parse import urlparse
+
+from ._check import CheckResult, check
+
+
+def check_base_url(answer, server=None) -> CheckResult:
+    """Easy: the base_url the OpenAI client needs for the local server."""
+
+    def verify(url):
+        if not isinstance(url, str):
+            return False, f"expected a string URL, got {type(url).__name__}"
+        parsed = urlparse(url)
+        if parsed.scheme != "http" or parsed.hostname not in ("127.0.0.1", "localhost"):
+            return False, f"{url!r} is not an http URL on this machine (127.0.0.1 or localhost)"
+        if server is not None and parsed.port != server.port:
+            return False, f"the server listens on port {server.port}, your URL says {parsed.port}"
+        if parsed.path.rstrip("/") != "/v1":
+            return False, "the OpenAI client adds /chat/completions itself: the base URL ends with /v1"
+        return True, f"{url} is where the client sends /chat/completions and /models."
+
+    return check("base URL", answer, verify, "scheme, host and port of the server, then the /v1 prefix")
+
+
+def check_thinking_off(answer) -> CheckResult:
+    """Easy: the extra_body that turns Qwen3 thinking off through an OpenAI-compatible server."""
+
+    def verify(extra):
+        if not isinstance(extra, dict):
+            return False, f"expected the dict you pass as extra_body, got {type(extra).__name__}"
+        if "enable_thinking" in extra:
+            return False, ("enable_thinking is a chat-template argument, not a request field: nest it under "
+                           "chat_template_kwargs (transformers serve answers 422 to unknown fields)")
+        kwargs = extra.get("chat_template_kwargs")
+        if not isinstance(kwargs, dict) or "enable_thinking" not in kwargs:
+            return False, "put {'enable_thinking': False} under the key 'chat_template_kwargs'"
+        if kwargs["enable_thinking"] is not False:
+            return False, f"enable_thinking must be the boolean False, not {kwargs['enable_thinking']!r}"
+        return True, "the server renders the template with an empty <think></think> block, so the model answers directly."
+
+    return check("thinking off over HTTP", answer, verify,
+                 "extra_body={'chat_template_kwargs': {...}}, as in the Qwen docs for vLLM and SGLang")
+
+
+def check_p95_doubling(answer, results) -> CheckResult:
+    """Medium: the smallest measured concurrency whose p95 latency is at least twice the one at the first level."""
+
+    def verify(level):
+        base = results[0].latency["p95"]
+        expected = next((r.clients for r in results[1:] if r.latency["p95"] >= 2 * base), 0)
+        table = ", ".join(f"{r.clients}: {r.latency['p95']:.3f} s" for r in results)
+        if isinstance(level, bool) or not isinstance(level, int):
+            return False, f"answer with an int (a number of clients, or 0), got {level!r}"
+        if level != expected:
+            return False, f"p95 by concurrency was {table}; twice {base:.3f} s is {2 * base:.3f} s"
+        if expected == 0:
+            return True, f"no tested level doubled p95 ({table})."
+        return True, f"p95 doubled at {expected} clients ({table}): requests queue instead of running together."
+
+    return check("p95 doubling", answer, verify,
+                 "read r.latency['p95'] for each r in the sweep; compare with 2 x the first one")
+
+
+def check_guard_statuses(answer) -> CheckResult:
+    """Medium: the HTTP status codes the gateway answers to three bad requests."""
+    expected = {"missing_key": 401, "too_many_tokens": 400, "admin_endpoint": 404}
+
+    def verify(codes):
+        if not isinstance(codes, dict):
+            return False, f"expected a dict like {{'missing_key': ..., ...}}, got {type(codes).__name__}"
+        missing = sorted(set(expected) - set(codes))
+        if missing:
+            return False, f"missing keys: {', '.join(missing)}"
+        wrong = [f"{k}: {codes[k]!r} (expected {v})" for k, v in expected.items() if codes[k] != v]
+        if wrong:
+            return False, "; ".join(wrong)
+        return True, "refused before the model saw anything: 401 no key, 400 over the token cap, 404 not allowlisted."
+
+    return check("guard statuses", answer, verify,
+                 "catch openai.APIStatusError and read .status_code, or use httpx and read response.status_code")
+
+
+def check_deployment(answer, model: str = "Qwen/Qwen3-32B", gpus: int = 2, memory_gb: float = 24,
+                     utilization: float = 0.9, reserve_gb: float = 2.0) -> CheckResult:
+    """Stretch: a `vllm serve` command for `model` on `gpus` x `memory_gb` GB that the memory arithmetic accepts."""
+
+    def verify(command):
+        from .. import catalog
+        from ..memory import kv_bytes_per_token
+        from ..serving_plan import reasoning_parser, served_weights_bytes, valid_tensor_parallel
+
+        argv = shlex.split(command) if isinstance(command, str) else None
+        if not argv or argv[:2] != ["vllm", "serve"] or len(argv) < 3:
+            return False, "write the command as one string starting with 'vllm serve <checkpoint>'"
+        ckpt = catalog.get(model)
+        precision = {ckpt.id: "bf16", ckpt.id + "-FP8": "fp8", ckpt.id + "-AWQ": "int4"}.get(argv[2])
+        if precision is None:
+            return False, f"serve {ckpt.id} or one of its prequantized releases ({ckpt.id}-FP8, {ckpt.id}-AWQ)"
+        flags = dict(zip(argv[3::2], argv[4::2]))
+        tp = int(flags.get("--tensor-parallel-size", flags.get("-tp", 1)))
+        if tp not in valid_tensor_parallel(ckpt, gpus):
+            return False, (f"--tensor-parallel-size {tp} is impossible here: it must be at most {gpus} and split "
+                           f"{ckpt.text_config['num_attention_heads']} query heads and "
+                           f"{ckpt.text_config['num_key_value_heads']} KV heads evenly")
+        if "--max-model-len" not in flags:
+            return False, "set --max-model-len: the default (40,960 from config.json) needs more KV cache than fits"
+        length = int(flags["--max-model-len"])
+        c = ckpt.text_config
+        kv = kv_bytes_per_token(ckpt, "bf16") * length * max(1, c["num_key_value_heads"] // tp) / c["num_key_value_heads"]
+        per_gpu = served_weights_bytes(ckpt, precision) / tp + kv + reserve_gb * 1e9
+        budget = float(flags.get("--gpu-memory-utilization", utilization)) * memory_gb * 1e9
+        if per_gpu > budget:
+            return False, (f"each GPU would need {per_gpu / 1e9:.1f} GB (weights {precision}, TP {tp}, KV for "
+                           f"{length:,} tokens, {reserve_gb:g} GB runtime) but has {budget / 1e9:.1f} GB")
+        if length < 4096:
+            return False, f"--max-model-len {length} fits but leaves no room for a real conversation (>= 4096)"
+        parser = reasoning_parser(ckpt)
+        if parser and flags.get("--reasoning-parser") != parser:
+            return False, f"add --reasoning-parser {parser} so thinking comes back as reasoning_content"
+        return True, (f"fits: {per_gpu / 1e9:.1f} GB of {budget / 1e9:.1f} GB per GPU with {precision} weights, "
+                      f"TP {tp}, {length:,} tokens of context.")
+
+    return check("2-GPU deployment", answer, verify,
+                 "plan_deployment(model, gpus, memory_gb) shows the arithmetic; bf16 weights of a 32B model "
+                 "are about 65 GB")
