@@ -1,0 +1,90 @@
+"""Notebook 05 (vision-language): each exercise's solution passes its check; an offline run shows the key outputs."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from conftest import find_notebook, image_count, notebook_text
+from qwen_course import exercises, vision
+
+SOLVED_BY = {  # the answer variable each exercise asks for -> its check
+    "answer_1080p": exercises.check_image_tokens_1080p,
+    "max_pixels_4gb": exercises.check_max_pixels_for_budget,
+    "clip_tokens": exercises.check_video_tokens,
+    "box_to_pixels": exercises.check_box_to_pixels,
+    "padding_side": exercises.check_padding_side,
+}
+
+
+def solutions() -> dict:
+    """Run every folded solution's code block, as a learner pasting it would; return the answers it defines."""
+    nb = nbformat.read(find_notebook("05"), as_version=4)
+    namespace = {"vision": vision}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "<details>" in cell.source:
+            for block in re.findall(r"```python\n(.*?)```", cell.source, re.S):
+                exec(block, namespace)  # noqa: S102 - our own notebook's solution text
+    return namespace
+
+
+def test_every_exercise_starts_unanswered_and_its_solution_passes():
+    answers = solutions()
+    cells = nbformat.read(find_notebook("05"), as_version=4).cells
+    source = "\n".join(c.source for c in cells if c.cell_type == "code")
+    for name, check in SOLVED_BY.items():
+        assert re.search(rf"^{name} = None", source, re.M), f"{name} must start as None in the notebook"
+        assert f"{check.__name__}({name})" in source
+        unanswered = check(None)
+        assert unanswered.passed is None and "not answered yet" in str(unanswered)
+        result = check(answers[name])
+        assert result.passed, f"{name}: {result}"
+
+
+@pytest.mark.parametrize("check, wrong, says", [
+    (exercises.check_image_tokens_1080p, {"qwen2.5-vl": 2644, "qwen3-vl": 2025}, "rounding"),
+    (exercises.check_image_tokens_1080p, {"qwen2.5-vl": 2691, "qwen3-vl": 8100}, "patches"),
+    (exercises.check_max_pixels_for_budget, 1000, "multiple of 32x32"),
+    (exercises.check_max_pixels_for_budget, 1024 * 1000, "throwing detail away"),
+    (exercises.check_max_pixels_for_budget, 1024 * 16384, "over the 4 GB"),
+    (exercises.check_video_tokens, 4400, "two consecutive frames"),
+    (exercises.check_box_to_pixels, lambda bbox, generation, width, height: bbox, "0-1000 scale"),
+    (exercises.check_box_to_pixels, lambda *args: None, "could not check"),
+    (exercises.check_padding_side, "right", "pad tokens"),
+    (exercises.check_image_tokens_1080p, "2691", "could not check"),
+])
+def test_wrong_answers_get_a_reason_not_a_traceback(check, wrong, says):
+    result = check(wrong)
+    assert result.passed is False and says in str(result)
+    assert "hint:" in str(result)
+
+
+@pytest.mark.slow
+def test_offline_run_shows_the_lesson(run_notebook):
+    result = run_notebook("05")
+    nb, text = result["nb"], notebook_text(result["nb"])
+    assert "Traceback" not in text
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert "offline stand-in for Qwen/" in text
+    # the processor's <|image_pad|> count equals the prediction
+    pads, predicted = re.search(r"<\|image_pad\|> tokens in the prompt: (\d+)\s+vision.image_tokens predicted: (\d+)",
+                                text).groups()
+    assert pads == predicted
+    # the tokens-vs-resolution table, both generations
+    assert re.search(r"1920x1080\s+2\.1 \|\s+1932x1092\s+2,691 \|\s+1920x1088\s+2,040", text)
+    capped = re.search(r"max 256 tokens\s+1600x1000 -> \d+x\d+, ([\d,]+) tokens", text)
+    assert int(capped.group(1).replace(",", "")) <= 256  # max_pixels in practice
+    assert "refused:" in text  # the guard, asked not to downsize
+    # grounding: the illustrative answers land on the true boxes, the misread one does not
+    for name in ("qwen2.5-vl", "qwen3-vl"):
+        found = re.search(rf"{name}: 4 boxes, IoU with the true boxes ([\d., ]+)", text).group(1)
+        ious = [float(x) for x in found.split(", ")]
+        assert min(ious) > 0.85, (name, ious)
+    misread = re.search(r"read as pixels: IoU ([\d., ]+)", text).group(1).split(", ")
+    assert max(float(x) for x in misread) < 0.5
+    assert "the answer was cut off" in text and "no readable JSON" in text
+    assert "padding per row: [0, " in text
+    assert set(re.findall(r"\[TODO\] (check_\w+): not answered yet", text)) == {c.__name__ for c in SOLVED_BY.values()}
+    assert image_count(nb) >= 4
