@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,11 +93,23 @@ def quantization_config(precision: str, device: str):
         if precision == "int8":
             return BitsAndBytesConfig(load_in_8bit=True)
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+    return _cpu_config(precision)
+
+
+def _cpu_config(precision: str):
+    """Lesson 03's measured CPU route when it is a load-time config; else torchao int8 weight-only (runs on CPU)."""
     try:
         from .quantization import cpu_quantization_config
+
+        config = cpu_quantization_config(precision)
     except ImportError:
-        return None
-    return cpu_quantization_config(precision)
+        config = None
+    if config is None and precision == "int8" and importlib.util.find_spec("torchao"):
+        from torchao.quantization import Int8WeightOnlyConfig
+        from transformers import TorchAoConfig
+
+        config = TorchAoConfig(Int8WeightOnlyConfig())
+    return config
 
 
 def _rules() -> dict:
@@ -136,6 +149,17 @@ def _cpu_fastest(hw: Hardware, training: bool = False) -> tuple[str, str]:
     return "fp32", "bf16 is not faster than fp32 on this CPU, so fp32 (no conversion cost, exact)" + note
 
 
+def _loads_quantized_on_cpu(precision: str) -> bool:
+    """Whether `from_pretrained(quantization_config=...)` alone gives this precision on a CPU here (no heavy import)."""
+    if precision == "int8" and importlib.util.find_spec("torchao"):
+        return True
+    try:
+        from .quantization import cpu_quantization_config
+    except ImportError:
+        return False
+    return cpu_quantization_config(precision) is not None
+
+
 def precisions_for(hw: Hardware, training: bool = False) -> tuple[list[str], str]:
     """Precisions to try on this machine, preferred first, and why the first one (training: no on-the-fly int8 on CPU)."""
     if hw.device == "cuda":
@@ -147,7 +171,7 @@ def precisions_for(hw: Hardware, training: bool = False) -> tuple[list[str], str
         return ["fp16"], "fp16 on Apple GPUs"
     first, why = _cpu_fastest(hw, training)
     smaller = [p for p in ("fp32", "bf16", "int8") if p != first and _bytes_rank(p) < _bytes_rank(first)]
-    if training:
+    if training or not _loads_quantized_on_cpu("int8"):  # the loading cell must be able to apply the precision
         smaller = [p for p in smaller if p in ("fp32", "bf16")]
     return [first] + smaller, why
 
