@@ -58,19 +58,21 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child[0], args.child[1], args.context)))
         return
-    rows = []
+    header = f"{'model':28s} {'prec':5s} {'est. weights':>12s} {'measured':>10s} {'diff':>6s}   {'est. total':>10s} {'peak':>10s} {'diff':>6s}"
+    print(f"context {args.context} tokens, batch 1; GB = 1e9 bytes\n{header}\n{'-' * len(header)}", flush=True)
     for model_id in args.models:
         for precision in PRECISIONS:
             out = subprocess.run([sys.executable, __file__, "--context", str(args.context), "--child", model_id, precision],
                                  capture_output=True, text=True, check=True)
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    header = f"{'model':28s} {'prec':5s} {'est. weights':>12s} {'measured':>10s} {'diff':>6s}   {'est. total':>10s} {'peak':>10s} {'diff':>6s}"
-    print(f"context {args.context} tokens, batch 1; GB = 1e9 bytes\n{header}\n{'-' * len(header)}")
-    for r in rows:
-        dw = r["measured_weights"] / r["estimate_weights"] - 1
-        dt = r["measured_peak"] / r["estimate_total"] - 1
-        print(f"{r['model_id']:28s} {r['precision']:5s} {r['estimate_weights'] / 1e9:12.3f} {r['measured_weights'] / 1e9:10.3f} "
-              f"{dw:+6.1%}   {r['estimate_total'] / 1e9:10.3f} {r['measured_peak'] / 1e9:10.3f} {dt:+6.1%}")
+            row(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def row(r: dict) -> None:
+    """One table line, printed as soon as its measurement is done."""
+    dw = r["measured_weights"] / r["estimate_weights"] - 1
+    dt = r["measured_peak"] / r["estimate_total"] - 1
+    print(f"{r['model_id']:28s} {r['precision']:5s} {r['estimate_weights'] / 1e9:12.3f} {r['measured_weights'] / 1e9:10.3f} "
+          f"{dw:+6.1%}   {r['estimate_total'] / 1e9:10.3f} {r['measured_peak'] / 1e9:10.3f} {dt:+6.1%}", flush=True)
 
 
 if __name__ == "__main__":
