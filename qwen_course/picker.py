@@ -204,12 +204,29 @@ def _with_path(p: Pick, ckpt: catalog.Checkpoint | None) -> Pick:
     online, why = online_status()
     if online or ckpt is None:
         return p
+    cached = _cached_snapshot(ckpt.id)
+    if cached:  # a workshop bundle or an earlier download: the real weights, no network needed
+        p.model_path, p.offline_reason = cached, f"{why}; the real checkpoint is in the local Hugging Face cache"
+        return p
     from . import offline
 
     kind = offline.kind_for(ckpt.model_type)
     p.offline, p.offline_reason, p.stand_in = True, why, kind
     p.model_path = str(offline.build(kind))
     return p
+
+
+def _cached_snapshot(model_id: str) -> str | None:
+    """The cached snapshot folder of a checkpoint when its config and safetensors weights are on disk, else None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    config = try_to_load_from_cache(model_id, "config.json")
+    if not isinstance(config, str):
+        return None
+    folder = Path(config).parent
+    return str(folder) if any(folder.glob("*.safetensors")) else None
 
 
 def _local(path: Path, task: str, hw: Hardware, context: int) -> Pick:

@@ -115,3 +115,19 @@ def test_pick_renders_and_serialises():
     d = p.to_dict()
     assert set(d) >= {"model_id", "model_path", "precision", "device", "estimate", "reason", "alternatives"}
     assert "why" in str(p) and "<table>" in p._repr_html_()
+
+
+def test_offline_uses_a_cached_real_checkpoint(monkeypatch, tmp_path):
+    """A workshop bundle (or an earlier download) in the HF cache beats the stand-in when there is no network."""
+    import huggingface_hub
+
+    snapshot = tmp_path / "snap"
+    snapshot.mkdir()
+    (snapshot / "config.json").write_text("{}")
+    (snapshot / "model.safetensors").write_bytes(b"")
+    monkeypatch.setattr(picker, "online_status", lambda: (False, "QWEN_COURSE_OFFLINE=1"))
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
+                        lambda repo, name: str(snapshot / name) if repo == "Qwen/Qwen3-32B" else None)
+    p = pick("chat", hardware.profile("a100-80gb"))
+    assert p.model_path == str(snapshot) and not p.offline and p.stand_in is None
+    assert "local Hugging Face cache" in p.offline_reason
