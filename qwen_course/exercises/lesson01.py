@@ -1,0 +1,177 @@
+"""Checks for notebook 01: reading the family's data, architecture arithmetic by hand, the tokenizer, the picker."""
+
+from __future__ import annotations
+
+from ._check import CheckResult, check, close_to
+
+
+def _series(series_id: str) -> dict:
+    from ..catalog import series
+
+    return next(s for s in series() if s["id"] == series_id)
+
+
+def check_pretraining_growth(answer) -> CheckResult:
+    """How many times more pretraining tokens Qwen3 saw than Qwen2 (a ratio)."""
+    expected = _series("qwen3")["pretraining_tokens"] / _series("qwen2")["pretraining_tokens"]
+
+    def verify(value):
+        v = float(value)
+        if close_to(v, expected, 0.02):
+            return True, f"{v:.2f}x: right, 36T / 7T tokens (Qwen3 technical report; Qwen2 blog)."
+        if close_to(v, 1 / expected, 0.02):
+            return False, f"{v:.2f} is the inverse: divide Qwen3's tokens by Qwen2's."
+        if close_to(v, 18e12 / 7e12, 0.02) or close_to(v, 36 / 18, 0.02):
+            return False, f"{v:.2f} compares with Qwen2.5 (18T); the question is Qwen3 against Qwen2."
+        return False, f"{v:.2f} is off by {abs(v - expected) / expected:.0%}."
+
+    return check("check_pretraining_growth", answer, verify,
+                 "read pretraining_tokens for 'qwen3' and 'qwen2' from catalog.series() and divide.")
+
+
+def check_special_tokens(answer, tokenizer=None, flavour: str = "qwen3") -> CheckResult:
+    """How many tokens a Qwen tokenizer adds on top of its BPE ranks (special and control tokens)."""
+
+    def verify(value):
+        tok = tokenizer
+        if tok is None:
+            from ..offline import load_tokenizer
+
+            tok = load_tokenizer(flavour)
+        expected = len(tok) - tok.vocab_size
+        if int(value) == expected:
+            return True, f"{int(value)}: right, {len(tok):,} tokens = {tok.vocab_size:,} BPE ranks + {expected} added."
+        if int(value) in (len(tok), tok.vocab_size):
+            return False, f"{int(value):,} is a vocabulary size, not the difference between the two sizes."
+        return False, f"{int(value)} is not it: compare len(tokenizer) with tokenizer.vocab_size."
+
+    return check("check_special_tokens", answer, verify,
+                 "len(tokenizer) counts every token; tokenizer.vocab_size only the BPE ranks. Subtract.")
+
+
+def check_untied_extra(answer, model_id: str = "Qwen/Qwen3-0.6B") -> CheckResult:
+    """Parameters a tied-embedding model would gain if its output layer had its own weights (vocab x hidden)."""
+    from ..catalog import get
+
+    c = get(model_id).text_config
+    expected = c["vocab_size"] * c["hidden_size"]
+
+    def verify(value):
+        v = float(value)
+        if close_to(v, expected, 0.001):
+            return True, f"{v:,.0f}: right, {c['vocab_size']:,} x {c['hidden_size']:,} (+{expected / 1e6:.0f}M)."
+        if close_to(v, 151669 * c["hidden_size"], 0.001) or close_to(v, 151643 * c["hidden_size"], 0.001):
+            return False, "close, but the embedding has vocab_size rows (padded), more than the tokenizer has tokens."
+        if close_to(v, 2 * expected, 0.001):
+            return False, "that is both matrices; the tied model already has one of them."
+        return False, f"{v:,.0f} is off by {abs(v - expected) / expected:.0%}."
+
+    return check("check_untied_extra", answer, verify,
+                 "an lm_head is a hidden_size x vocab_size matrix with no bias; see catalog.get(id).text_config.")
+
+
+def check_first_gqa_everywhere(answer) -> CheckResult:
+    """The first Qwen generation that used grouped-query attention at every size."""
+
+    def verify(value):
+        text = str(value).strip().lower().replace("qwen", "").strip()
+        if text in ("2", "2.0"):
+            return True, "Qwen2: the Qwen2 blog says GQA is applied to all sizes; Qwen1.5 used it only at 32B and 110B."
+        if text == "1.5":
+            return False, "Qwen1.5 used GQA only in its 32B and 110B models; the others kept multi-head attention."
+        if text in ("2.5", "3"):
+            return False, "it was already there a generation earlier."
+        return False, f"{value!r} is not a Qwen generation with GQA at every size."
+
+    return check("check_first_gqa_everywhere", answer, verify,
+                 "read the 'architecture' field of each entry in catalog.series(), oldest first.")
+
+
+def check_kv_bytes_per_token(answer, model_id: str = "Qwen/Qwen2.5-7B-Instruct",
+                             precision: str = "bf16") -> CheckResult:
+    """KV cache bytes for one token of one sequence, computed by hand from the config."""
+    from ..catalog import get, head_dim
+    from ..memory import kv_bytes_per_token
+
+    expected = kv_bytes_per_token(model_id, precision)
+    c = get(model_id).text_config
+    mha = expected * c["num_attention_heads"] // c["num_key_value_heads"]
+
+    def verify(value):
+        v = float(value)
+        if v == expected:
+            layers, kv = c["num_hidden_layers"], c["num_key_value_heads"]
+            return True, f"{expected:,} bytes: right, 2 x {layers} layers x {kv} KV heads x {head_dim(c)} x 2 bytes."
+        if v == expected / 2:
+            return False, "half the answer: both K and V are cached."
+        if v == mha:
+            return False, "that counts every query head; with GQA only the KV heads are cached."
+        if v == expected * 8:
+            return False, "that is bits; the question asks for bytes."
+        return False, f"{v:,.0f} is off by {abs(v - expected) / expected:.0%}."
+
+    return check("check_kv_bytes_per_token", answer, verify,
+                 "2 (K and V) x layers x KV heads x head_dim x bytes per value (bf16 = 2).")
+
+
+def check_active_fraction(answer, model_id: str = "Qwen/Qwen3-235B-A22B") -> CheckResult:
+    """The share of an MoE model's parameters that one token uses (active / total, from the parameter count)."""
+    from ..catalog import param_count
+
+    count = param_count(model_id)
+    expected = count.active / count.total
+
+    def verify(value):
+        v = float(value)
+        if v > 1:
+            return False, "a fraction is between 0 and 1 (write 0.25, not 25)."
+        if close_to(v, expected, 0.03):
+            return True, f"{v:.3f}: right, {count.active / 1e9:.1f}B of {count.total / 1e9:.1f}B parameters per token."
+        return False, f"{v:.3f} is off by {abs(v - expected) / expected:.0%}."
+
+    return check("check_active_fraction", answer, verify,
+                 "catalog.param_count(id) has .active and .total.")
+
+
+def check_tokens_per_word(answer, text: str | None = None, tokenizer=None) -> CheckResult:
+    """(predicted, measured) tokens per word for your own text: the measurement must be right, the prediction is scored."""
+
+    def verify(value):
+        from ..family import count_tokens, word_count
+
+        predicted, measured = (float(v) for v in value)
+        if not text or not word_count(text):
+            return False, "pass the text you measured as text=... (a few sentences with spaces between words)."
+        tok = tokenizer
+        if tok is None:
+            from ..offline import load_tokenizer
+
+            tok = load_tokenizer("qwen3")
+        expected = count_tokens(tok, text) / word_count(text)
+        if not close_to(measured, expected, 0.01):
+            return False, f"the measurement should be {expected:.2f} tokens per word (tokens / words between spaces)."
+        error = abs(predicted - expected) / expected
+        verdict = "a good prediction" if error <= 0.25 else "worth thinking about why"
+        return True, f"measured {expected:.2f} tokens/word; your prediction {predicted:.2f} is off by {error:.0%}: {verdict}."
+
+    return check("check_tokens_per_word", answer, verify,
+                 "answer (prediction, measurement); measure family.count_tokens(tok, text) / family.word_count(text).")
+
+
+def check_predicted_pick(answer, task: str = "coder", memory_gb: float = 8, context: int = 8192,
+                         machine: str = "CPU only (RAM)") -> CheckResult:
+    """The (model_id, precision) the chooser returns for a described machine."""
+    from ..widgets import choose
+
+    expected = choose(task, memory_gb, context, machine)
+
+    def verify(value):
+        model_id, precision = value
+        if (model_id, precision) == (expected.model_id, expected.precision):
+            return True, f"{model_id} in {precision}: right. {expected.reason}"
+        if model_id == expected.model_id:
+            return False, f"right model, not {precision}: is bf16 fast on a CPU you know nothing about?"
+        return False, f"the chooser picks another model than {model_id}; mind the CPU weight budget."
+
+    return check("check_predicted_pick", answer, verify,
+                 "memory is RAM here; the picker keeps CPU weights under 4 GB and uses fp32 unless bf16 is measured fast.")
