@@ -108,6 +108,16 @@ def notebook_text(nb) -> str:
     return "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
 
 
+def plain_text(nb) -> str:
+    """Only stdout and text/plain results: what a terminal would show (no HTML duplicates)."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.get("output_type") == "stream" else out.get("data", {}).get("text/plain", "")
+            parts.append(text if isinstance(text, str) else "".join(text))
+    return "\n".join(parts)
+
+
 def image_count(nb) -> int:
     """How many figures the executed notebook shows."""
     return sum("image/png" in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", []))
