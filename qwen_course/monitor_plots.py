@@ -121,7 +121,10 @@ def plot_scalars(frame, tags: Sequence[str] | None = None, title: str = "Trainin
 
 
 def read_tensorboard(logdir) -> "object":
-    """Every scalar in the event files under `logdir` as a DataFrame: run, tag, step, value, wall_time."""
+    """Every scalar in the event files under `logdir` as a DataFrame: run, tag, step, value, wall_time.
+
+    `run` is the folder of the event file; a folder holding several runs' files gets one run per file.
+    """
     import pandas as pd
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -129,11 +132,14 @@ def read_tensorboard(logdir) -> "object":
     columns = ["run", "tag", "step", "value", "wall_time"]
     if not root.exists():
         raise FileNotFoundError(f"no TensorBoard logs at {root}")
+    files = sorted(root.rglob("events.out.tfevents.*"))
     rows = []
-    for folder in sorted({p.parent for p in root.rglob("events.out.tfevents.*")}):
-        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})  # 0 = keep every point
+    for file in files:
+        folder = str(file.parent.relative_to(root)) if file.parent != root else "."
+        siblings = [f for f in files if f.parent == file.parent]
+        run = folder if len(siblings) == 1 else f"{folder} #{siblings.index(file) + 1}"
+        acc = EventAccumulator(str(file), size_guidance={"scalars": 0})  # 0 = keep every point
         acc.Reload()
-        run = str(folder.relative_to(root)) if folder != root else "."
         for tag in acc.Tags().get("scalars", []):
             rows += [(run, tag, e.step, e.value, e.wall_time) for e in acc.Scalars(tag)]
     return pd.DataFrame(rows, columns=columns)

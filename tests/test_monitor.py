@@ -443,6 +443,12 @@ def test_read_tensorboard_and_plot_scalars(tmp_path, agg):
     assert [ax.get_title() for ax in fig.axes] == ["train/learning_rate", "train/loss"]
     with pytest.raises(FileNotFoundError):
         read_tensorboard(tmp_path / "missing")
+    # a second run writing into the same folder stays a separate run (its file name has a higher counter)
+    writer = SummaryWriter(str(tmp_path / "run1"))
+    writer.add_scalar("train/loss", 9.0, 1)
+    writer.close()
+    runs = read_tensorboard(tmp_path).groupby("run").size()
+    assert list(runs.index) == ["run1 #1", "run1 #2"] and list(runs) == [6, 1]
 
 
 def test_live_view_text_mode_prints(capsys):
