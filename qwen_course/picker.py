@@ -199,7 +199,7 @@ def _fits(est: Estimate, hw: Hardware, max_weights: int | None) -> bool:
     return max_weights is None or est.weights_bytes <= max_weights
 
 
-def _with_path(p: Pick, ckpt: catalog.Checkpoint | None) -> Pick:
+def _with_path(p: Pick, ckpt: catalog.Checkpoint | None, build: bool = True) -> Pick:
     """Online the real id; offline the local tiny stand-in of the same architecture class."""
     online, why = online_status()
     if online or ckpt is None:
@@ -212,7 +212,7 @@ def _with_path(p: Pick, ckpt: catalog.Checkpoint | None) -> Pick:
 
     kind = offline.kind_for(ckpt.model_type)
     p.offline, p.offline_reason, p.stand_in = True, why, kind
-    p.model_path = str(offline.build(kind))
+    p.model_path = str(offline.build(kind) if build else offline.path_for(kind))
     return p
 
 
@@ -237,10 +237,11 @@ def _local(path: Path, task: str, hw: Hardware, context: int) -> Pick:
 
 
 def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 4096, model: str = "auto",
-         max_weights_gb: float | None = None, training: bool = False) -> Pick:
+         max_weights_gb: float | None = None, training: bool = False, build_stand_in: bool = True) -> Pick:
     """The most capable Qwen checkpoint for `task` that fits `hardware` (detected if None) with `context` tokens.
 
     `training=True` keeps CPU precisions to fp32/bf16 (LoRA needs real weights to backpropagate through).
+    `build_stand_in=False` only decides: offline, model_path is where the stand-in would be, unbuilt.
     """
     if task not in catalog.TASKS:
         raise ValueError(f"unknown task {task!r}; tasks are: {', '.join(catalog.TASKS)}")
@@ -275,7 +276,8 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
         reason += f" {c.name} would fit {limit} only in {prec}, slower than {precision} here."
     alternatives = [{"model_id": c.id, "precision": p, "total_bytes": e.total_bytes}
                     for c, p, e in options if (c, p) != (ckpt, precision)][:6]
-    return _with_path(Pick(task, ckpt.id, ckpt.id, precision, hw.device, est, reason, alternatives, context), ckpt)
+    return _with_path(Pick(task, ckpt.id, ckpt.id, precision, hw.device, est, reason, alternatives, context), ckpt,
+                      build_stand_in)
 
 
 def _choose(options, primary: str, int4_gain: float | None):
