@@ -1,0 +1,135 @@
+"""Checks for notebook 03: bytes per weight, quantized footprints, configs, and predictions checked against measurements."""
+
+from __future__ import annotations
+
+from ._check import CheckResult, check, close_to
+
+
+def check_int4_bytes_per_weight(answer, group_size: int = 128, scale_bytes: int = 2, zero_bytes: int = 2) -> CheckResult:
+    """Bytes per weight of 4-bit weights with one scale and one zero point per group."""
+    expected = 0.5 + (scale_bytes + zero_bytes) / group_size
+
+    def verify(value):
+        v = float(value)
+        if close_to(v, expected, 0.005):
+            return True, f"{v:g} bytes: right ({8 * expected:g} bits per weight, {8 * expected - 4:g} of them metadata)."
+        if close_to(v, 0.5, 0.005):
+            return False, "0.5 counts the 4-bit values only: each group also stores a scale and a zero point."
+        if close_to(v, 8 * expected, 0.005):
+            return False, f"{v:g} is in bits; the question asks for bytes."
+        return False, f"{v:g} bytes per weight is off by {abs(v - expected) / expected:.0%}."
+
+    return check("check_int4_bytes_per_weight", answer, verify,
+                 f"4 bits = 0.5 bytes per weight, plus ({scale_bytes} + {zero_bytes}) bytes shared by {group_size} weights.")
+
+
+def check_int4_weights_gb(answer, model_id: str = "Qwen/Qwen3-8B") -> CheckResult:
+    """The course's int4 weight footprint (GB): quantized Linear layers with scales, 16-bit embeddings, lm_head and norms."""
+    from .. import catalog
+    from ..memory import precision_spec, weights_bytes
+
+    expected = weights_bytes(model_id, "int4") / 1e9
+    count = catalog.param_count(model_id)
+    naive = count.total * 0.5 / 1e9
+    spec = precision_spec("int4")
+    no_scales = ((count.attention + count.mlp) * 0.5 + (count.total - count.attention - count.mlp) * 2) / 1e9
+
+    def verify(value):
+        v = float(value)
+        if close_to(v, expected, 0.02):
+            return True, f"{v:.2f} GB: right. Only {expected / (count.total * 2 / 1e9):.0%} of the bf16 size, not 25%."
+        if close_to(v, naive, 0.02):
+            return False, f"{v:.2f} GB puts every parameter in 4 bits; embeddings, lm_head and norms stay in 16-bit."
+        if close_to(v, no_scales, 0.02):
+            return False, f"{v:.2f} GB leaves out the scales: one {spec['scale_bytes']}-byte scale per {spec['group_size']} weights."
+        return False, f"{v:.2f} GB is off by {abs(v - expected) / expected:.0%}."
+
+    return check("check_int4_weights_gb", answer, verify,
+                 "catalog.param_count(id) splits the parameters: attention + mlp go to 4 bits plus scales; "
+                 "embedding + lm_head + norms stay at 2 bytes.")
+
+
+def check_quanto_int4_config(answer) -> CheckResult:
+    """A transformers config that loads the weights as optimum-quanto int4."""
+
+    def verify(value):
+        from transformers import QuantoConfig
+
+        if not isinstance(value, QuantoConfig):
+            return False, f"expected a transformers QuantoConfig, got {type(value).__name__}."
+        if value.weights != "int4":
+            return False, f"weights={value.weights!r}: the task asks for 4-bit weights."
+        if value.activations is not None:
+            return False, "leave activations unquantized (None): weight-only is what runs well on CPU."
+        return True, "QuantoConfig(weights='int4'): pass it as from_pretrained(..., quantization_config=...)."
+
+    return check("check_quanto_int4_config", answer, verify,
+                 "from transformers import QuantoConfig; the weights argument takes 'int8', 'int4', 'int2' or 'float8'.")
+
+
+def _ran(results):
+    return [r for r in results if getattr(r, "ran", False) and getattr(r, "decode_tokens_per_s", None)]
+
+
+def check_fastest_method(answer, results) -> CheckResult:
+    """Your prediction of the fastest decoding method here, checked against the measured results."""
+    ran = sorted(_ran(results), key=lambda r: -r.decode_tokens_per_s)
+    ranking = ", ".join(f"{r.label} {r.decode_tokens_per_s:.1f}" for r in ran[:4])
+
+    def verify(value):
+        if not ran:
+            return False, "no method was measured: run the comparison cell first."
+        names = {r.method: r for r in ran} | {r.label: r for r in ran}
+        if value not in names:
+            return False, f"{value!r} is not a measured method; use one of: {', '.join(r.method for r in ran)}."
+        if names[value] is ran[0]:
+            return True, f"{ran[0].label} decodes fastest here (tok/s: {ranking})."
+        return False, f"measured here it is {ran[0].label} (tok/s: {ranking}). Why might your guess lose on this CPU?"
+
+    return check("check_fastest_method", answer, verify,
+                 "On a CPU decoding reads every weight once per token: fewer bytes help, but only if the kernel is fast.")
+
+
+def check_turn_choice(answer, measurement: dict, prompt_tokens: int = 2000, answer_tokens: int = 50) -> CheckResult:
+    """Which measured CPU route (or its precision) finishes a long-prompt, short-answer turn first."""
+    from ..quantization_cpu import turn_seconds
+
+    rows = {k: r for k, r in measurement.get("results", {}).items() if r.get("error") is None}
+    times = {k: turn_seconds(r, prompt_tokens, answer_tokens) for k, r in rows.items()}
+    best = min(times, key=times.get) if times else None
+    table = ", ".join(f"{k} {t:.1f} s" for k, t in sorted(times.items(), key=lambda x: x[1]))
+
+    def verify(value):
+        if best is None:
+            return False, "the measurement has no results: run the measurement cell first."
+        precisions = {r.get("precision", k): k for k, r in sorted(rows.items(), key=lambda kv: -times[kv[0]])}
+        key = value if value in times else precisions.get(value)
+        if key is None:
+            return False, f"{value!r} was not measured; choose from {', '.join(times)}."
+        if key == best:
+            return True, f"{value}: the turn takes {table}. Long prompts reward fast prefill."
+        return False, f"{value} takes {times[key]:.1f} s; the times are {table}."
+
+    return check("check_turn_choice", answer, verify,
+                 f"time = {prompt_tokens} / prefill tokens per second + {answer_tokens} / decode tokens per second, "
+                 "for every route in measurement['results'].")
+
+
+def check_q8_0_file_gb(answer, model_id: str = "Qwen/Qwen3-0.6B") -> CheckResult:
+    """Size of a GGUF file with every weight in Q8_0 (blocks of 32 int8 values and one fp16 scale)."""
+    from .. import catalog
+
+    params = catalog.param_count(model_id).total
+    expected = params * 34 / 32 / 1e9
+
+    def verify(value):
+        v = float(value)
+        if close_to(v, expected, 0.02):
+            return True, f"{v:.3f} GB: right, 8.5 bits per weight."
+        if close_to(v, params / 1e9, 0.02):
+            return False, f"{v:.3f} GB is one byte per weight: every block of 32 also stores a 2-byte scale."
+        return False, f"{v:.3f} GB is off by {abs(v - expected) / expected:.0%}."
+
+    return check("check_q8_0_file_gb", answer, verify,
+                 "A block is 32 bytes of int8 plus a 2-byte fp16 scale: 34 bytes per 32 weights. "
+                 "catalog.param_count(id).total counts the weights.")

@@ -1,0 +1,410 @@
+"""Quantization: method table and availability, configs, the CPU precision cache the picker reads, measuring helpers, checks."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from qwen_course import quantization as q
+from qwen_course import quantization_cpu as qcpu
+from qwen_course.hardware import Hardware, profile
+
+
+@pytest.fixture
+def course_home(tmp_path, monkeypatch):
+    """An empty course cache, so cached measurements of the real machine do not leak in."""
+    monkeypatch.setenv("QWEN_COURSE_HOME", str(tmp_path))
+    return tmp_path
+
+
+def cpu_machine(**extra) -> Hardware:
+    """A detected-looking CPU machine (not described), so the picker consults the measurement cache."""
+    return Hardware(device="cpu", ram_total=int(16e9), ram_available=int(16e9), cores=2, **extra)
+
+
+def measurement(choice="int8", routes=None, **changes) -> dict:
+    rows = {
+        "fp32": {"precision": "fp32", "prefill_tokens_per_s": 100.0, "decode_tokens_per_s": 8.0, "drift": 0.0, "error": None},
+        "bf16": {"precision": "bf16", "prefill_tokens_per_s": 350.0, "decode_tokens_per_s": 8.5, "drift": 0.01, "error": None},
+        "ao-dynamic-int8": {"precision": "int8", "prefill_tokens_per_s": 150.0, "decode_tokens_per_s": 16.0,
+                            "drift": 0.1, "error": None},
+    }
+    saved = {"key": qcpu.cache_key(), "choice": choice, "why": "test", "routes": routes or {"fp32": "fp32", "bf16": "bf16",
+             "int8": "ao-dynamic-int8"}, "results": rows}
+    saved.update(changes)
+    return saved
+
+
+def write_cache(saved: dict) -> None:
+    path = qcpu.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved))
+
+
+# ---------------------------------------------------------------- methods and availability
+
+def test_every_method_is_consistent():
+    for key, m in q.METHODS.items():
+        assert m.key == key
+        assert m.precision in q.PRECISIONS
+        assert m.route in ("dtype", "config", "post-load", "prequantized")
+        assert m.devices and m.stores
+    assert set(q.CPU_ROUTES.values()) <= set(q.METHODS)
+
+
+def test_unknown_method_lists_the_known_ones():
+    with pytest.raises(ValueError, match="torchao-int8"):
+        q.method("int3")
+
+
+def test_availability_explains_why_not():
+    cpu = cpu_machine()
+    assert q.availability("fp32", cpu) == (True, "runs here")
+    ok, why = q.availability("fp16", cpu)
+    assert not ok and "GPU" in why
+    ok, why = q.availability("awq", cpu)
+    assert not ok and "CUDA" in why
+    ok, why = q.availability("fp8", profile("t4"))
+    assert not ok and "8.9" in why and "7.5" in why
+
+
+def test_missing_package_is_named(monkeypatch):
+    monkeypatch.setattr(q, "installed", lambda package: package is None)
+    ok, why = q.availability("quanto-int8", cpu_machine())
+    assert not ok and "optimum.quanto is not installed" in why and "pip install optimum-quanto" in why
+
+
+def test_quanto_int4_on_cpu_needs_its_compiled_extension(monkeypatch):
+    monkeypatch.setattr(q, "quanto_extension_ready", lambda: False)
+    ok, why = q.availability("quanto-int4", cpu_machine())
+    assert not ok and "C++ extension" in why and "benchmarks/quantization.py" in why
+    assert q.availability("quanto-int4", cpu_machine(), allow_compile=True)[0] == q.installed("optimum.quanto")
+    monkeypatch.setattr(q, "quanto_extension_ready", lambda: True)
+    assert q.availability("quanto-int4", cpu_machine())[0] == q.installed("optimum.quanto")
+
+
+def test_installed_handles_odd_names():
+    assert q.installed(None) and q.installed("json")
+    assert not q.installed("surely_not_a_module_xyz")
+    assert not q.installed("surely_not.a_submodule")
+
+
+def test_methods_table_lists_every_method_with_a_reason():
+    table = q.methods(cpu_machine())
+    frame = table.to_frame()
+    assert list(frame.columns) == ["method", "precision", "route", "runs here", "why / why not"]
+    assert len(frame) == len(q.METHODS)
+    assert "fp32" in table.runnable() and "fp16" not in table.runnable()
+    assert "bitsandbytes" in str(table) and "<table" in table._repr_html_()
+    assert len(q.methods(cpu_machine(), include_prequantized=False).keys) < len(q.METHODS)
+
+
+# ---------------------------------------------------------------- configs and the post-load step
+
+def test_configs_per_route():
+    from transformers import BitsAndBytesConfig, QuantoConfig
+
+    for key in ("fp32", "bf16", "fp16", "ao-dynamic-int8", "awq", "fp8"):
+        assert q.quantization_config(key) is None
+    assert isinstance(q.quantization_config("quanto-int4"), QuantoConfig)
+    assert q.quantization_config("quanto-int4").weights == "int4"
+    nf4 = q.quantization_config("bnb-nf4")
+    assert isinstance(nf4, BitsAndBytesConfig) and nf4.bnb_4bit_quant_type == "nf4" and nf4.load_in_4bit
+    assert q.quantization_config("bnb-int8").load_in_8bit
+
+
+@pytest.mark.skipif(not q.installed("torchao"), reason="torchao not installed")
+def test_torchao_configs():
+    from transformers import TorchAoConfig
+
+    for key in ("torchao-int8", "torchao-int8-dynamic", "torchao-int4"):
+        config = q.quantization_config(key)
+        assert isinstance(config, TorchAoConfig)
+    assert type(q.quantization_config("torchao-int8").quant_type).__name__ == "Int8WeightOnlyConfig"
+    assert q.quantization_config("torchao-int4").quant_type.group_size == 128
+
+
+def test_load_dtypes():
+    import torch
+
+    assert q.load_dtype("fp32") is torch.float32 and q.load_dtype("bf16") is torch.bfloat16
+    assert q.load_dtype("ao-dynamic-int8", "cpu") is torch.float32
+    assert q.load_dtype("torchao-int4", "cpu") is torch.bfloat16
+    assert q.load_dtype("bnb-nf4", "cuda") is torch.bfloat16
+
+
+def test_post_load_int8_on_a_toy_model():
+    import torch
+
+    toy = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 32))
+    x = torch.randn(4, 64)
+    expected = toy(x)
+    same = q.apply_post_load(toy, "bf16")
+    assert same is toy
+    quantized = q.apply_post_load(toy, "ao-dynamic-int8")
+    assert "Quantized" in type(quantized[0]).__module__ + type(quantized[0]).__name__ or "quantized" in type(quantized[0]).__module__
+    assert torch.allclose(quantized(x), expected, atol=0.05)
+    with pytest.raises(ValueError, match="float32"):
+        q.apply_post_load(torch.nn.Linear(8, 8).to(torch.bfloat16), "ao-dynamic-int8")
+
+
+# ---------------------------------------------------------------- the picker's CPU precision
+
+def test_no_cache_means_no_precision(course_home):
+    assert q.cpu_precision() is None
+    assert q.cpu_route("int8") == "ao-dynamic-int8"
+    assert q.cpu_quantization_config("int8") is None
+    assert q.cpu_quantization_config("bf16") is None
+
+
+def test_cached_measurement_is_used(course_home):
+    write_cache(measurement("bf16"))
+    assert q.cpu_precision() == "bf16"
+    assert qcpu.cached_measurement()["choice"] == "bf16"
+
+
+@pytest.mark.parametrize("change", [
+    {"key": {"cpu": "another CPU", "cores": 2, "torch": "2.0"}},
+    {"choice": "int3"},
+    {"routes": "ao-dynamic-int8"},
+])
+def test_stale_or_broken_cache_is_ignored(course_home, change):
+    write_cache(measurement(**change))
+    assert q.cpu_precision() is None
+
+
+def test_unreadable_cache_is_ignored(course_home):
+    qcpu.cache_path().parent.mkdir(parents=True, exist_ok=True)
+    qcpu.cache_path().write_text("{not json")
+    assert q.cpu_precision() is None
+
+
+def test_cached_only_false_measures_once(course_home, monkeypatch):
+    calls = []
+
+    def fake_measure(**kwargs):
+        calls.append(kwargs)
+        saved = measurement("int8")
+        write_cache(saved)
+        return saved
+
+    monkeypatch.setattr(qcpu, "measure_cpu_precisions", fake_measure)
+    assert q.cpu_precision(cached_only=False) == "int8"
+    assert q.cpu_precision(cached_only=False) == "int8"
+    assert len(calls) == 1
+
+
+def test_measured_int8_route_decides_config_and_post_load(course_home):
+    import torch
+
+    write_cache(measurement("int8", routes={"int8": "quanto-int8"}))
+    assert q.cpu_route("int8") == "quanto-int8"
+    assert q.cpu_quantization_config("int8").weights == "int8"
+    toy = torch.nn.Linear(8, 8)
+    assert q.apply_cpu_quantization(toy, "int8") is toy  # a config route: nothing to do after loading
+    write_cache(measurement("int8"))
+    assert q.cpu_quantization_config("int8") is None
+    assert q.apply_cpu_quantization(torch.nn.Sequential(torch.nn.Linear(8, 8)), "int8")[0] is not None
+
+
+def test_bad_precision_is_rejected():
+    with pytest.raises(ValueError, match="int4"):
+        q.cpu_quantization_config("int3")
+    with pytest.raises(ValueError):
+        q.apply_cpu_quantization(None, "fp64")
+
+
+@pytest.mark.parametrize("choice, route", [("int8", "torchao-int8-dynamic"), ("bf16", "bf16"), ("fp32", "fp32")])
+def test_picker_uses_the_measured_cpu_precision(course_home, choice, route):
+    from qwen_course.picker import pick
+
+    write_cache(measurement(choice, routes={choice: route}))
+    p = pick("chat", hardware=cpu_machine(), model="Qwen/Qwen3-0.6B")
+    assert p.precision == choice
+    assert "measured" in p.reason
+
+
+def test_picker_leaves_a_post_load_int8_winner_to_the_lesson(course_home):
+    from qwen_course.picker import pick
+
+    write_cache(measurement("int8", routes={"int8": "ao-dynamic-int8"}))
+    p = pick("chat", hardware=cpu_machine(bf16_fast=False), model="Qwen/Qwen3-0.6B")
+    assert p.precision == "fp32"
+    assert "int8 measured fastest here" in p.reason and "after loading" in p.reason
+
+
+def test_picker_without_measurement_falls_back(course_home):
+    from qwen_course.picker import pick
+
+    p = pick("chat", hardware=cpu_machine(bf16_fast=False), model="Qwen/Qwen3-0.6B")
+    assert p.precision == "fp32"
+
+
+# ---------------------------------------------------------------- choosing from measurements
+
+def test_turn_seconds():
+    row = {"prefill_tokens_per_s": 256.0, "decode_tokens_per_s": 128.0}
+    assert qcpu.turn_seconds(row) == pytest.approx(2.0)
+    assert qcpu.turn_seconds(row, 512, 0) == pytest.approx(2.0)
+
+
+def test_choose_fastest_within_bound():
+    results = measurement()["results"]
+    choice, why, routes = qcpu.choose(results)
+    assert choice == "int8" and routes["int8"] == "ao-dynamic-int8"
+    assert "ao-dynamic-int8" in why and "256-token prompt" in why
+
+
+def test_choose_excludes_lossy_routes_and_errors():
+    results = measurement()["results"]
+    results["ao-dynamic-int8"]["drift"] = 0.5
+    results["torchao-int8"] = {"precision": "int8", "error": "RuntimeError: no kernel"}
+    choice, why, routes = qcpu.choose(results)
+    assert choice == "bf16" and "int8" not in routes
+    assert "excluded for drift: ao-dynamic-int8" in why
+
+
+def test_choose_picks_the_fastest_route_per_precision():
+    results = measurement()["results"]
+    results["torchao-int8-dynamic"] = {"precision": "int8", "prefill_tokens_per_s": 300.0, "decode_tokens_per_s": 20.0,
+                                       "drift": 0.03, "error": None}
+    choice, _, routes = qcpu.choose(results)
+    assert choice == "int8" and routes["int8"] == "torchao-int8-dynamic"
+
+
+def test_choose_with_nothing_usable():
+    assert qcpu.choose({"fp32": {"precision": "fp32", "error": "boom"}})[0] == "fp32"
+
+
+def test_slice_keeps_the_widths_and_the_lm_head_share():
+    config = qcpu.slice_config("Qwen/Qwen3-0.6B", layers=4)
+    assert (config.hidden_size, config.intermediate_size, config.num_key_value_heads, config.head_dim) == (1024, 3072, 8, 128)
+    assert config.num_hidden_layers == 4
+    assert config.vocab_size % 128 == 0 and abs(config.vocab_size - 151936 * 4 / 28) < 128
+    assert qcpu.slice_config("Qwen/Qwen3-0.6B", layers=99).num_hidden_layers == 28
+
+
+@pytest.mark.slow
+def test_measure_cpu_precisions_writes_a_valid_cache(course_home):
+    ticks = itertools.count()
+    saved = qcpu.measure_cpu_precisions(layers=1, prompt_tokens=8, new_tokens=2, repeats=1,
+                                        candidates={"fp32": ("fp32",), "bf16": ("bf16",), "int8": ("ao-dynamic-int8",)},
+                                        clock=lambda: next(ticks) * 0.001)
+    assert set(saved["results"]) == {"fp32", "bf16", "ao-dynamic-int8"}
+    assert saved["results"]["fp32"]["drift"] == 0.0
+    assert all(r["error"] is None for r in saved["results"].values())
+    assert saved["shape"]["layers"] == 1
+    assert qcpu.cached_measurement() == json.loads(qcpu.cache_path().read_text())
+    assert q.cpu_precision() == saved["choice"]
+
+
+# ---------------------------------------------------------------- measuring helpers
+
+def test_weights_bytes_counts_tied_once_and_quantized_small():
+    import torch
+
+    from qwen_course.quantization_measure import weights_bytes
+
+    linear = torch.nn.Linear(256, 512)
+    assert weights_bytes(linear) == (256 * 512 + 512) * 4
+    tied = torch.nn.Module()
+    tied.embed = torch.nn.Embedding(100, 16)
+    tied.head = torch.nn.Linear(16, 100, bias=False)
+    tied.head.weight = tied.embed.weight
+    assert weights_bytes(tied) == 100 * 16 * 4
+    quantized = q.apply_post_load(torch.nn.Sequential(torch.nn.Linear(256, 512)), "ao-dynamic-int8")
+    size = weights_bytes(quantized)
+    assert 256 * 512 <= size < 256 * 512 * 1.2 + 512 * 4 + 512 * 16 + 64
+
+
+def test_drift_and_perplexity():
+    import torch
+
+    from qwen_course.quantization_measure import drift, perplexity
+
+    logits = torch.randn(10, 50)
+    same = drift(logits, logits.clone())
+    assert same["top1_agreement"] == 1.0 and same["kl"] == pytest.approx(0.0, abs=1e-12)
+    other = drift(logits, -logits)
+    assert other["top1_agreement"] < 0.5 and other["kl"] > 0.1
+    with pytest.raises(ValueError, match="shapes differ"):
+        drift(logits, logits[:5])
+    assert perplexity(torch.zeros(9, 50), torch.zeros(1, 10, dtype=torch.long)) == pytest.approx(50.0)
+
+
+def test_report_frame_and_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from qwen_course.quantization_measure import Result
+    from qwen_course.quantization_report import frame, plot
+
+    results = [Result("fp32", "fp32", "fp32", True, "runs here", 4_000_000, None, 0.1, 0.05, 20.0, 1.0, 0.0),
+               Result("bf16", "bf16", "bf16", True, "runs here", 2_000_000, None, 0.1, 0.04, 25.0, 0.99, 1e-4),
+               Result("bnb-nf4", "bitsandbytes NF4", "int4", False, "bitsandbytes is not installed")]
+    table = frame(results)
+    assert table.loc[0, "weights MB"] == 4.0 and table.loc[2, "note"] == "bitsandbytes is not installed"
+    fig = plot(results, "test")
+    assert [ax.get_xlabel() for ax in fig.axes][0] == "weights in memory (MB)"
+    assert fig._suptitle.get_text() == "test"
+
+
+def test_real_shape_refuses_vision_models():
+    from qwen_course.quantization_report import real_shape_checkpoint
+
+    with pytest.raises(ValueError, match="vision"):
+        real_shape_checkpoint("Qwen/Qwen3-VL-2B-Instruct")
+
+
+# ---------------------------------------------------------------- exercise checks (placeholder, solution, common mistakes)
+
+def test_checks_placeholder_solution_and_mistakes():
+    from qwen_course import catalog
+    from qwen_course.exercises import (check_int4_bytes_per_weight, check_int4_weights_gb, check_q8_0_file_gb,
+                                       check_quanto_int4_config)
+
+    assert check_int4_bytes_per_weight(None).passed is None
+    assert check_int4_bytes_per_weight(0.5 + 4 / 128).passed is True
+    assert "scale" in check_int4_bytes_per_weight(0.5).message
+    assert "bits" in check_int4_bytes_per_weight(4.25).message
+
+    count = catalog.param_count("Qwen/Qwen3-8B")
+    linear, kept = count.attention + count.mlp, count.embedding + count.lm_head + count.norms
+    assert check_int4_weights_gb((linear * 0.5 + linear / 64 * 4 + kept * 2) / 1e9).passed is True
+    assert "16-bit" in check_int4_weights_gb(count.total * 0.5 / 1e9).message
+    assert check_int4_weights_gb("five").passed is False
+
+    from transformers import QuantoConfig
+
+    assert check_quanto_int4_config(QuantoConfig(weights="int4")).passed is True
+    assert check_quanto_int4_config(QuantoConfig(weights="int8")).passed is False
+    assert check_quanto_int4_config({"weights": "int4"}).passed is False
+
+    params = catalog.param_count("Qwen/Qwen3-0.6B").total
+    assert check_q8_0_file_gb(params * 34 / 32 / 1e9).passed is True
+    assert "scale" in check_q8_0_file_gb(params / 1e9).message
+
+
+def test_prediction_checks_use_the_measurements():
+    from qwen_course.exercises import check_fastest_method, check_turn_choice
+    from qwen_course.quantization_measure import Result
+
+    results = [Result("fp32", "fp32", "fp32", True, decode_tokens_per_s=8.0),
+               Result("ao-dynamic-int8", "torch.ao dynamic int8", "int8", True, decode_tokens_per_s=16.0),
+               Result("fp16", "fp16", "fp16", False, "needs a GPU")]
+    assert check_fastest_method(None, results).passed is None
+    assert check_fastest_method("ao-dynamic-int8", results).passed is True
+    assert check_fastest_method("torch.ao dynamic int8", results).passed is True
+    wrong = check_fastest_method("fp32", results)
+    assert wrong.passed is False and "torch.ao dynamic int8" in wrong.message
+    assert "not a measured method" in check_fastest_method("fp16", results).message
+    assert check_fastest_method("fp32", []).passed is False
+
+    saved = measurement()
+    times = {k: qcpu.turn_seconds(r, 2000, 50) for k, r in saved["results"].items()}
+    best = min(times, key=times.get)
+    assert check_turn_choice(best, saved).passed is True
+    assert check_turn_choice("ao-dynamic-int8" if best != "ao-dynamic-int8" else "fp32", saved).passed is False
+    assert check_turn_choice(None, saved).passed is None
