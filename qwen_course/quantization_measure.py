@@ -71,7 +71,7 @@ def next_token_logits(model, ids):
     """fp32 logits for every position of `ids` (row i predicts token i+1)."""
     import torch
 
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: optimum-quanto's int4 unpacking fails on inference tensors
         return model(ids.to(model.device)).logits[0, :-1].float().cpu()
 
 

@@ -126,6 +126,8 @@ def frame(results: list[Result]):
 
     rows = []
     for r in results:
+        if not r.ran:  # numbers from a method that failed part-way would mislead
+            r = Result(r.method, r.label, r.precision, False, r.reason, estimate_bytes=r.estimate_bytes)
         rows.append({
             "method": r.label, "precision": r.precision, "ran": r.ran,
             "weights MB": None if r.weights_bytes is None else round(r.weights_bytes / MB, 1),
