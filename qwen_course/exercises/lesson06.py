@@ -1,0 +1,152 @@
+"""Checks for lesson 06 (LoRA fine-tuning): splits, label masks, LoRA sizing, steps, own tickets, adapters, sharding."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from ._check import CheckResult, check
+
+IGNORE = -100
+
+
+def _prompts(split) -> set[str]:
+    return {ex["messages"][0]["content"] for ex in split}
+
+
+def check_split_overlap(answer, train, validation) -> CheckResult:
+    """Easy: how many user messages (tickets) appear in both the training and the validation split?"""
+    shared = len(_prompts(train) & _prompts(validation))
+
+    def verify(n):
+        if int(n) != shared:
+            return False, f"{n} is not the number of shared tickets."
+        return True, f"right: {shared} tickets are shared, so validation measures tickets the model never trained on."
+
+    return check("split overlap", answer, verify,
+                 "Collect each split's user messages (messages[0]['content']) in a set and intersect the sets.")
+
+
+def check_trained_text(answer, tokenizer, example) -> CheckResult:
+    """Easy: decode exactly the tokens whose label is not -100."""
+    trained = [tok for tok, lab in zip(example["input_ids"], example["labels"]) if lab != IGNORE]
+    expected = tokenizer.decode(trained)
+
+    def verify(text):
+        if text == expected:
+            return True, f"right: the loss only sees {expected!r}, the reply and the end-of-turn token that stops it."
+        if text.strip() == expected.replace("<|im_end|>", "").strip():
+            return False, "close: the reply is right, but the end-of-turn token is trained too (keep special tokens)."
+        return False, f"{text!r} is not what the labels train."
+
+    return check("trained text", answer, verify,
+                 "Keep input_ids[i] where labels[i] != -100, then tokenizer.decode(...) without skipping special tokens.")
+
+
+def check_lora_rank(answer, model_id: str, budget_mb: float, target_modules="all-linear",
+                    ranks=(4, 8, 16, 32, 64, 128, 256)) -> CheckResult:
+    """Medium: the largest rank in `ranks` whose adapter training state (16 bytes/parameter) fits `budget_mb`."""
+    from ..finetune import adapter_training_bytes, lora_parameters
+
+    fitting = [r for r in ranks if adapter_training_bytes(lora_parameters(model_id, r, target_modules)) <= budget_mb * 1e6]
+    expected = max(fitting) if fitting else None
+
+    def verify(rank):
+        rank = int(rank)
+        need = adapter_training_bytes(lora_parameters(model_id, rank, target_modules)) / 1e6
+        if rank == expected:
+            return True, f"right: rank {rank} needs {need:.0f} MB of the {budget_mb:g} MB budget; twice the rank would not fit."
+        if need > budget_mb:
+            return False, f"rank {rank} needs {need:.0f} MB, more than the {budget_mb:g} MB budget."
+        return False, f"rank {rank} fits ({need:.0f} MB) but a larger rank from {list(ranks)} fits too."
+
+    return check("LoRA rank for a memory budget", answer, verify,
+                 "finetune.lora_parameters(model_id, rank, target_modules) counts the adapter; "
+                 "finetune.adapter_training_bytes(...) turns it into bytes (weights + gradients + AdamW moments).")
+
+
+def check_steps_per_epoch(answer, examples: int, batch_size: int, grad_accum: int) -> CheckResult:
+    """Easy: optimizer steps for one pass over `examples` with this batch size and gradient accumulation."""
+    expected = math.ceil(examples / (batch_size * grad_accum))
+
+    def verify(steps):
+        if int(steps) == expected:
+            return True, f"right: {examples} examples / ({batch_size} x {grad_accum}) per step = {expected} steps."
+        if int(steps) == math.ceil(examples / batch_size):
+            return False, "that counts forward passes; with gradient accumulation one optimizer step takes several."
+        return False, f"{steps} steps is not one pass over {examples} examples."
+
+    return check("steps per epoch", answer, verify,
+                 "One optimizer step consumes batch_size x grad_accum examples; round up the last partial step.")
+
+
+def _shipped_sentences() -> list[str]:
+    """The fixed part of every shipped problem sentence (the text before its first blank), lower-cased."""
+    from ..finetune import phrases
+
+    return [s.split("{")[0].strip().lower() for sentences in phrases()["categories"].values() for s in sentences]
+
+
+def check_own_tickets(answer, train=()) -> CheckResult:
+    """Stretch: at least 10 tickets in the learner's own words, in the dataset's format, none using a shipped sentence."""
+    from ..finetune import CATEGORIES, PRIORITIES
+
+    seen, shipped = _prompts(train), _shipped_sentences()
+
+    def verify(examples):
+        examples = list(examples)
+        if len(examples) < 10:
+            return False, f"{len(examples)} tickets are too few to read an accuracy from; write at least 10."
+        for ex in examples:
+            roles = [m["role"] for m in ex["messages"]]
+            if roles != ["user", "assistant"]:
+                return False, f"each example needs a user and an assistant message, got {roles}."
+            reply = json.loads(ex["messages"][1]["content"])
+            if reply.get("category") not in CATEGORIES or reply.get("priority") not in PRIORITIES:
+                return False, f"{reply} is outside the schema: categories {CATEGORIES}, priorities {PRIORITIES}."
+            text = ex["messages"][0]["content"].lower()
+            if ex["messages"][0]["content"] in seen or any(s and s in text for s in shipped):
+                return False, f"{ex['messages'][0]['content']!r} reuses a training phrase; use your own words."
+        return True, f"{len(examples)} tickets in your own words: now measure the model on them."
+
+    return check("own tickets", answer, verify,
+                 "finetune.make_example('Ticket text.', 'billing', 'high') builds one example in the dataset's format.")
+
+
+def check_adapter_config(answer, adapter_dir) -> CheckResult:
+    """Medium: read the saved adapter's rank and base model from adapter_config.json."""
+    config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
+    expected = {"r": config["r"], "base_model_name_or_path": config["base_model_name_or_path"]}
+
+    def verify(found):
+        wrong = [k for k in expected if found.get(k) != expected[k]]
+        if wrong:
+            return False, f"{', '.join(wrong)} do not match the saved adapter_config.json."
+        return True, "right: the adapter records its rank and the base model it must be loaded onto."
+
+    return check("adapter config", answer, verify,
+                 "json.load the adapter_config.json in the adapter folder; the keys are 'r' and 'base_model_name_or_path'.")
+
+
+def gpus_for_full_finetune(parameters: int, gpu_gb: float, usable: float = 0.8, bytes_per_param: int = 16) -> int:
+    """GPUs FSDP needs to shard a full fine-tune's weights, gradients and AdamW state (activations not counted)."""
+    return math.ceil(parameters * bytes_per_param / (gpu_gb * 1e9 * usable))
+
+
+def check_fsdp_gpus(answer, model_id: str, gpu_gb: float) -> CheckResult:
+    """Stretch: how many `gpu_gb` GPUs does FSDP need for a full fine-tune (16 bytes/param, 80 % of each GPU usable)?"""
+    from .. import catalog
+
+    parameters = catalog.param_count(model_id).total
+    expected = gpus_for_full_finetune(parameters, gpu_gb)
+
+    def verify(n):
+        if int(n) == expected:
+            return True, (f"right: {parameters / 1e9:.1f}B parameters x 16 bytes = {parameters * 16 / 1e9:.0f} GB, "
+                          f"over {expected} GPUs of {gpu_gb:g} GB (80 % usable each).")
+        return False, f"{n} GPUs is not what the arithmetic gives."
+
+    return check("GPUs for a sharded full fine-tune", answer, verify,
+                 "parameters x 16 bytes (bf16 weights and gradients, fp32 master weights and two AdamW moments), "
+                 "divided by 80 % of one GPU's memory, rounded up.")
