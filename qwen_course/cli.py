@@ -45,7 +45,7 @@ def cmd_estimate(args) -> None:
     from . import catalog, memory
 
     try:
-        est = memory.estimate(args.model, args.precision, args.context, args.batch)
+        est = memory.estimate(args.model, args.precision, args.context, args.batch, route=args.route)
     except catalog.UnknownModelError as exc:
         raise CliError(str(exc))
     except ValueError as exc:
@@ -144,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
     est.add_argument("--precision", choices=PRECISIONS, default="bf16")
     est.add_argument("--context", type=int, default=4096)
     est.add_argument("--batch", type=int, default=1)
+    est.add_argument("--route", help="a CPU quantization route, e.g. ao-dynamic-int8 (what that route really keeps)")
     pk = command("pick", cmd_pick, "the model this machine should use")
     pk.add_argument("--task", choices=TASKS, default="chat")
     pk.add_argument("--model", default="auto", help="a specific catalog id instead of the best fit")

@@ -11,12 +11,20 @@ from ._paths import load_json
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
 
 
-def precision_spec(precision: str) -> dict:
-    """Storage facts of one precision from data/precisions.json."""
-    table = load_json("precisions.json")["precisions"]
+def precision_spec(precision: str, route: str | None = None) -> dict:
+    """Storage facts of one precision from data/precisions.json; a CPU route (e.g. "ao-dynamic-int8") refines them."""
+    data = load_json("precisions.json")
+    table = data["precisions"]
     if precision not in table:
         raise ValueError(f"unknown precision {precision!r}; use one of: {', '.join(PRECISIONS)}")
-    return table[precision]
+    routes = {k: v for k, v in data["cpu_routes"].items() if not k.startswith("_")}
+    if route is None or route == precision:
+        return table[precision]
+    if route not in routes:
+        raise ValueError(f"unknown CPU route {route!r}; known: {', '.join(routes)}")
+    if routes[route]["precision"] != precision:
+        raise ValueError(f"route {route!r} is {routes[route]['precision']}, not {precision}")
+    return {**table[precision], **routes[route]}
 
 
 @dataclass(repr=False)
@@ -31,6 +39,7 @@ class Estimate(Table):
     weights_bytes: int
     kv_cache_bytes: int
     overhead_bytes: int
+    route: str | None = None  # the CPU route the bytes are for (None: the GPU / generic layout)
 
     @property
     def total_bytes(self) -> int:
@@ -43,7 +52,8 @@ class Estimate(Table):
 
     @property
     def _title(self) -> str:  # type: ignore[override]
-        return f"Memory estimate: {self.model_id} in {self.precision}, context {self.context:,}, batch {self.batch}"
+        how = f"{self.precision} ({self.route})" if self.route and self.route != self.precision else self.precision
+        return f"Memory estimate: {self.model_id} in {how}, context {self.context:,}, batch {self.batch}"
 
     def _rows(self):
         return [
@@ -55,21 +65,24 @@ class Estimate(Table):
         ]
 
 
-def kv_bytes_per_token(model: str | catalog.Checkpoint, precision: str = "bf16") -> int:
+def kv_bytes_per_token(model: str | catalog.Checkpoint, precision: str = "bf16", route: str | None = None) -> int:
     """K and V for every layer and KV head, for one token of one sequence."""
     c = catalog.get(model).text_config
-    return 2 * c["num_hidden_layers"] * c["num_key_value_heads"] * catalog.head_dim(c) * precision_spec(precision)["kv_bytes"]
+    kv = precision_spec(precision, route)["kv_bytes"]
+    return 2 * c["num_hidden_layers"] * c["num_key_value_heads"] * catalog.head_dim(c) * kv
 
 
-def weights_bytes(model: str | catalog.Checkpoint, precision: str = "bf16") -> int:
-    """Weight storage; quantized precisions keep embeddings, lm_head, norms and biases in 16-bit."""
+def weights_bytes(model: str | catalog.Checkpoint, precision: str = "bf16", route: str | None = None) -> int:
+    """Weight storage; quantized precisions keep embeddings, norms, biases (and usually lm_head) unquantized."""
     ckpt = catalog.get(model)
-    spec = precision_spec(precision)
+    spec = precision_spec(precision, route)
     count = catalog.param_count(ckpt)
     if not spec["quantized"]:
         return int(count.total * spec["weight_bytes"])
     linear = count.attention + count.mlp + count.vision
     kept = count.embedding + count.lm_head + count.norms
+    if spec.get("quantizes_lm_head"):  # torch.ao quantizes every nn.Linear; a tied lm_head gets its own int8 copy
+        linear, kept = linear + (count.lm_head or count.embedding), kept - count.lm_head
     if ckpt.is_moe and not spec.get("quantizes_moe_experts", False):
         linear, kept = linear - count.mlp, kept + count.mlp  # 3D expert tensors are not nn.Linear: they stay 16-bit
     if "group_size" in spec:
@@ -79,10 +92,11 @@ def weights_bytes(model: str | catalog.Checkpoint, precision: str = "bf16") -> i
     return int(linear * spec["weight_bytes"] + scales + kept * spec["unquantized_bytes"])
 
 
-def overhead_bytes(model: str | catalog.Checkpoint, precision: str, context: int, batch: int, weights: int) -> int:
+def overhead_bytes(model: str | catalog.Checkpoint, precision: str, context: int, batch: int, weights: int,
+                   route: str | None = None) -> int:
     """Prefill activations (MLP and hidden states for every prompt token), last-token fp32 logits, allocator slack."""
     c = catalog.get(model).text_config
-    act_bytes = 4 if precision == "fp32" else 2
+    act_bytes = precision_spec(precision, route).get("activation_bytes", 4 if precision == "fp32" else 2)
     inter = c.get("moe_intermediate_size", 0) * c.get("num_experts_per_tok", 0) or c["intermediate_size"]
     activations = batch * context * (2 * inter + 4 * c["hidden_size"]) * act_bytes
     logits = batch * c["vocab_size"] * 4
@@ -90,8 +104,9 @@ def overhead_bytes(model: str | catalog.Checkpoint, precision: str, context: int
     return int(activations + logits + slack)
 
 
-def estimate(model: str | catalog.Checkpoint, precision: str = "bf16", context: int = 4096, batch: int = 1) -> Estimate:
-    """Weights + KV cache + overhead for `batch` sequences of `context` tokens."""
+def estimate(model: str | catalog.Checkpoint, precision: str = "bf16", context: int = 4096, batch: int = 1,
+             route: str | None = None) -> Estimate:
+    """Weights + KV cache + overhead for `batch` sequences of `context` tokens (`route`: a CPU quantization route)."""
     ckpt = catalog.get(model)
     if int(context) != context or context < 1:
         raise ValueError(f"context must be a positive number of tokens, got {context!r}")
@@ -100,7 +115,9 @@ def estimate(model: str | catalog.Checkpoint, precision: str = "bf16", context: 
     limit = ckpt.max_context
     if limit and context > limit:
         raise ValueError(f"{ckpt.id} supports at most {limit:,} tokens of context; {context:,} asked")
-    weights = weights_bytes(ckpt, precision)
-    kv = kv_bytes_per_token(ckpt, precision) * context * batch
+    precision_spec(precision, route)  # a clear error for an unknown or mismatched route
+    route = None if route == precision else route
+    weights = weights_bytes(ckpt, precision, route)
+    kv = kv_bytes_per_token(ckpt, precision, route) * context * batch
     return Estimate(ckpt.id, precision, int(context), int(batch), catalog.param_count(ckpt).total, weights, kv,
-                    overhead_bytes(ckpt, precision, context, batch, weights))
+                    overhead_bytes(ckpt, precision, context, batch, weights, route), route)

@@ -74,11 +74,16 @@ def measure_bandwidth(buffer_bytes: int = 256 * 2**20, repeats: int = 5, device:
 
 
 def weight_bytes_per_token(model) -> int:
-    """Bytes of weights one decode step reads: every parameter once, except an untied input embedding (one row)."""
-    total = sum(p.numel() * p.element_size() for p in model.parameters())  # tied weights are listed once
+    """Bytes of weights one decode step reads: every weight once, except an input embedding not shared with the head.
+
+    Counted from the state dict, so packed int8 weights (torch.ao dynamic int8 after `Pick.after_load`) are included.
+    """
+    from .quantization_measure import weights_bytes
+
+    total = weights_bytes(model)  # tied weights once
     embed = model.get_input_embeddings().weight
     head = model.get_output_embeddings()
-    if head is None or head.weight is not embed:
+    if head is None or getattr(head, "weight", None) is not embed:  # a quantized head holds its own copy
         total -= embed.numel() * embed.element_size() - embed.shape[-1] * embed.element_size()
     return int(total)
 

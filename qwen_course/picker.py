@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from .hardware import Hardware, detect, online_status
 from .memory import Estimate, estimate
 
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "bfloat16", "int4": "bfloat16"}
+GPU_ROUTES = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "int8": "bnb-int8", "int4": "bnb-nf4"}
 
 
 class NothingFitsError(RuntimeError):
@@ -36,16 +36,22 @@ class Pick(Table):
     offline: bool = False
     offline_reason: str = ""
     stand_in: str | None = None
+    route: str | None = None  # the quantization method key behind the precision (see qwen_course.quantization)
 
     @property
     def torch_dtype(self):
         """The torch dtype to load with (the compute dtype for quantized picks)."""
         import torch
 
-        dtype = TORCH_DTYPES[self.precision]
         if self.device == "cpu" and self.precision in ("int8", "int4"):
-            dtype = "float32"  # CPU int8/int4 kernels take fp32 activations
-        return getattr(torch, dtype)
+            from .quantization import load_dtype
+
+            return load_dtype(self._route, "cpu")  # int8 kernels take fp32 activations, torchao int4 bf16
+        return getattr(torch, TORCH_DTYPES[self.precision])
+
+    @property
+    def _route(self) -> str:
+        return self.route or route_for(self.precision, self.device)
 
     @property
     def device_map(self):
@@ -54,12 +60,31 @@ class Pick(Table):
     @property
     def quantization_config(self):
         """A transformers quantization config for int8/int4 (bitsandbytes on CUDA, the measured route on CPU), else None."""
+        if self.device == "cpu" and self.precision in ("int8", "int4"):
+            return _cpu_config(self._route)
         return quantization_config(self.precision, self.device)
+
+    @property
+    def post_load(self) -> str | None:
+        """What `after_load` does to a loaded model here, in words; None when nothing."""
+        if self.device == "cpu" and self._route == "ao-dynamic-int8":
+            return "torch.ao.quantization.quantize_dynamic: nn.Linear weights to int8 (lesson 03)"
+        return None
+
+    def after_load(self, model):
+        """The step after `from_pretrained` that some picks need (torch.ao dynamic int8 on CPU); else the model as is."""
+        if self.post_load is None:
+            return model
+        from .quantization import apply_post_load
+
+        return apply_post_load(model, self._route)
 
     def to_dict(self) -> dict:
         return {
             "task": self.task, "model_id": self.model_id, "model_path": self.model_path,
-            "precision": self.precision, "dtype": TORCH_DTYPES[self.precision], "device": self.device,
+            "precision": self.precision, "route": self._route, "post_load": self.post_load,
+            "dtype": str(self.torch_dtype).removeprefix("torch.") if self._route != self.precision else TORCH_DTYPES[self.precision],
+            "device": self.device,
             "device_map": self.device_map, "context": self.context,
             "estimate": self.estimate.to_dict() if self.estimate else None,
             "reason": self.reason, "alternatives": self.alternatives,
@@ -72,8 +97,11 @@ class Pick(Table):
 
     def _rows(self):
         where = f"{self.model_path} (offline stand-in: {self.offline_reason})" if self.offline else self.model_path
-        rows = [("model", self.model_id), ("loads from", where), ("precision", self.precision),
+        precision = self.precision if self._route == self.precision else f"{self.precision} ({self._route})"
+        rows = [("model", self.model_id), ("loads from", where), ("precision", precision),
                 ("device", self.device), ("context", f"{self.context:,}")]
+        if self.post_load:
+            rows.append(("after loading", self.post_load))
         if self.estimate:
             rows.append(("memory needed", gb(self.estimate.total_bytes)))
         rows.append(("why", self.reason))
@@ -96,20 +124,20 @@ def quantization_config(precision: str, device: str):
     return _cpu_config(precision)
 
 
-def _cpu_config(precision: str):
-    """Lesson 03's measured CPU route when it is a load-time config; else torchao int8 weight-only (runs on CPU)."""
-    try:
-        from .quantization import cpu_quantization_config
+def _cpu_config(route: str):
+    """The load-time config of a CPU route (torchao, quanto); None for dtypes and the post-load torch.ao route."""
+    from .quantization import quantization_config as config_for
 
-        config = cpu_quantization_config(precision)
-    except ImportError:
-        config = None
-    if config is None and precision == "int8" and importlib.util.find_spec("torchao"):
-        from torchao.quantization import Int8WeightOnlyConfig
-        from transformers import TorchAoConfig
+    return config_for(route)
 
-        config = TorchAoConfig(Int8WeightOnlyConfig())
-    return config
+
+def route_for(precision: str, device: str, measured: bool = True) -> str:
+    """The quantization method behind a precision: bitsandbytes on CUDA, this CPU's measured (or default) route on CPU."""
+    if device != "cpu" or precision not in ("int8", "int4"):
+        return GPU_ROUTES.get(precision, precision) if device == "cuda" else precision
+    from .quantization import cpu_route
+
+    return cpu_route(precision, measured=measured)
 
 
 def _rules() -> dict:
@@ -126,38 +154,29 @@ def _budget(hw: Hardware) -> int:
 
 
 def _cpu_fastest(hw: Hardware, training: bool = False) -> tuple[str, str]:
-    """The fastest CPU precision here: a cached measurement when there is one, else the bf16 matmul test.
+    """The fastest CPU precision here: lesson 03's cached measurement when there is one, else the bf16 matmul test.
 
-    A measured int8/int4 winner is used only when `from_pretrained` can apply it (a quantization config), so the same
-    loading cell works everywhere; a post-load route (torch.ao dynamic int8) is left to lesson 03. Training stays 16/32-bit.
+    A measured int8 winner is used whether `from_pretrained` applies it (a torchao/quanto config) or `Pick.after_load`
+    does (torch.ao dynamic int8). Training needs real weights to backpropagate through, so it takes the faster of the
+    measured fp32 and bf16.
     """
     note = ""
     if not hw.described:
-        try:
-            from .quantization import cpu_precision, cpu_quantization_config
+        from .quantization_cpu import cached_measurement, fastest_of
 
-            measured = cpu_precision(cached_only=True)
-        except ImportError:
-            measured = None
-        if measured in ("fp32", "bf16") or (measured and not training and cpu_quantization_config(measured) is not None):
-            return measured, f"{measured} is the fastest precision measured on this CPU"
+        saved = cached_measurement()
+        measured = saved["choice"] if saved else None
+        if measured and (not training or measured in ("fp32", "bf16")):
+            return measured, f"{measured} is the fastest precision measured on this CPU (lesson 03)"
         if measured:
-            why = "for training" if training else "it is applied after loading (lesson 03 shows how)"
-            note = f" ({measured} measured fastest here, but {why})"
+            best = fastest_of(saved, ("fp32", "bf16"))
+            if best:
+                return best, f"{best} is faster than the other 16/32-bit precision measured here ({measured} is " \
+                             "fastest overall, but training needs unquantized weights)"
+            note = f" ({measured} measured fastest here, but training needs unquantized weights)"
     if hw.bf16_fast:
         return "bf16", "bf16 matmuls are faster than fp32 on this CPU" + note
     return "fp32", "bf16 is not faster than fp32 on this CPU, so fp32 (no conversion cost, exact)" + note
-
-
-def _loads_quantized_on_cpu(precision: str) -> bool:
-    """Whether `from_pretrained(quantization_config=...)` alone gives this precision on a CPU here (no heavy import)."""
-    if precision == "int8" and importlib.util.find_spec("torchao"):
-        return True
-    try:
-        from .quantization import cpu_quantization_config
-    except ImportError:
-        return False
-    return cpu_quantization_config(precision) is not None
 
 
 def precisions_for(hw: Hardware, training: bool = False) -> tuple[list[str], str]:
@@ -171,7 +190,7 @@ def precisions_for(hw: Hardware, training: bool = False) -> tuple[list[str], str
         return ["fp16"], "fp16 on Apple GPUs"
     first, why = _cpu_fastest(hw, training)
     smaller = [p for p in ("fp32", "bf16", "int8") if p != first and _bytes_rank(p) < _bytes_rank(first)]
-    if training or not _loads_quantized_on_cpu("int8"):  # the loading cell must be able to apply the precision
+    if training:  # LoRA backpropagates through the base weights: no int8 on CPU
         smaller = [p for p in smaller if p in ("fp32", "bf16")]
     return [first] + smaller, why
 
@@ -229,11 +248,12 @@ def _cached_snapshot(model_id: str) -> str | None:
     return str(folder) if any(folder.glob("*.safetensors")) else None
 
 
-def _local(path: Path, task: str, hw: Hardware, context: int) -> Pick:
+def _local(path: Path, task: str, hw: Hardware, context: int, training: bool = False) -> Pick:
     config = json.loads((path / "config.json").read_text()) if (path / "config.json").exists() else {}
-    precision = precisions_for(hw)[0][0]
+    precision = precisions_for(hw, training)[0][0]
     reason = f"a local checkpoint ({config.get('model_type', 'unknown type')}); no catalog estimate for it"
-    return Pick(task, str(path), str(path), precision, hw.device, None, reason, [], context)
+    return Pick(task, str(path), str(path), precision, hw.device, None, reason, [], context,
+                route=route_for(precision, hw.device, measured=not hw.described))
 
 
 def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 4096, model: str = "auto",
@@ -247,7 +267,7 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
         raise ValueError(f"unknown task {task!r}; tasks are: {', '.join(catalog.TASKS)}")
     hw = hardware or detect()
     if model != "auto" and Path(model).expanduser().is_dir():
-        return _local(Path(model).expanduser(), task, hw, context)
+        return _local(Path(model).expanduser(), task, hw, context, training)
     precisions, precision_why = precisions_for(hw, training)
     rules = _rules()
     max_weights = int(max_weights_gb * 1e9) if max_weights_gb else (
@@ -257,9 +277,10 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
         raise NothingFitsError(f"no {task} model in the catalog supports a {context:,}-token context")
     options = []  # (checkpoint, precision, estimate) that fit, in preference order
     smallest = None
+    routes = {p: route_for(p, hw.device, measured=not hw.described) for p in precisions}
     for ckpt in models:
         for precision in precisions:
-            est = estimate(ckpt, precision, min(context, ckpt.max_context))
+            est = estimate(ckpt, precision, min(context, ckpt.max_context), route=_estimate_route(routes[precision]))
             if smallest is None or est.total_bytes < smallest.total_bytes:
                 smallest = est
             if _fits(est, hw, max_weights):
@@ -276,8 +297,14 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
         reason += f" {c.name} would fit {limit} only in {prec}, slower than {precision} here."
     alternatives = [{"model_id": c.id, "precision": p, "total_bytes": e.total_bytes}
                     for c, p, e in options if (c, p) != (ckpt, precision)][:6]
-    return _with_path(Pick(task, ckpt.id, ckpt.id, precision, hw.device, est, reason, alternatives, context), ckpt,
-                      build_stand_in)
+    chosen_pick = Pick(task, ckpt.id, ckpt.id, precision, hw.device, est, reason, alternatives, context,
+                       route=routes[precision])
+    return _with_path(chosen_pick, ckpt, build_stand_in)
+
+
+def _estimate_route(route: str) -> str | None:
+    """The route memory.estimate has specific numbers for (the CPU routes); GPU routes use the generic layout."""
+    return route if route in load_json("precisions.json")["cpu_routes"] else None
 
 
 def _choose(options, primary: str, int4_gain: float | None):
@@ -309,5 +336,20 @@ def _reason(task, hw, ckpt, precision, est, precision_why, fallback) -> str:
 def _nothing_fits(task: str, hw: Hardware, smallest: Estimate | None, model: str) -> str:
     what = f"{model}" if model != "auto" else f"the smallest {task} option"
     need = f"{smallest.model_id} in {smallest.precision} needs {gb(smallest.total_bytes)}" if smallest else "nothing"
+    shorter = _longest_context(smallest, _budget(hw)) if smallest else 0
+    hint = (f" With context={shorter:,} it would fit." if shorter >= 512 else " Free memory or use a larger machine.")
     return (f"Not enough memory: {what} does not fit in {gb(_budget(hw))} usable on this "
-            f"{hw.device} (of {gb(hw.usable_memory)}); {need}. Free memory, shorten the context, or use a larger machine.")
+            f"{hw.device} (of {gb(hw.usable_memory)}); {need} with a {smallest.context if smallest else 0:,}-token "
+            f"context.{hint}")
+
+
+def _longest_context(est: Estimate, budget: int) -> int:
+    """The longest context (a multiple of 256) at which the same model and precision fit the budget; 0 if none."""
+    low, high = 0, est.context // 256
+    while low < high:  # total bytes grow with context, so bisect
+        mid = (low + high + 1) // 2
+        if estimate(est.model_id, est.precision, mid * 256, est.batch, est.route).total_bytes <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return low * 256

@@ -9,6 +9,7 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from dataclasses import dataclass
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
@@ -221,30 +222,28 @@ def apply_post_load(model, key: str):
     dtype = next(model.parameters()).dtype
     if dtype != torch.float32:
         raise ValueError(f"torch.ao dynamic int8 needs a float32 model (load with dtype=torch.float32), got {dtype}")
-    return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+    with warnings.catch_warnings():  # torch 2.13 flags its quantized tensors as deprecated; lesson 03 says so once
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quantize_per_channel")
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
 
 
-def cpu_route(precision: str) -> str | None:
-    """The method key behind a picker precision on this CPU: the measured route when cached, else the default."""
+def cpu_route(precision: str, measured: bool = True) -> str | None:
+    """The method key behind a picker precision on a CPU: this CPU's measured route when cached, else the default.
+
+    `measured=False` gives the default (for a described machine, which is not this CPU). A measured route whose
+    package has since been uninstalled falls back to the default too.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; use one of: {', '.join(PRECISIONS)}")
-    from .quantization_cpu import cached_measurement
+    route = None
+    if measured:
+        from .quantization_cpu import cached_measurement
 
-    saved = cached_measurement()
-    routes = saved.get("routes", {}) if saved else {}
-    return routes.get(precision) or CPU_ROUTES.get(precision)
-
-
-def cpu_quantization_config(precision: str):
-    """The config for `from_pretrained` on CPU at a picker precision; None for fp32/bf16 and for post-load routes."""
-    key = cpu_route(precision)
-    return quantization_config(key) if key else None
-
-
-def apply_cpu_quantization(model, precision: str):
-    """The step after loading for a CPU precision (torch.ao dynamic int8 when that route won); else a no-op."""
-    key = cpu_route(precision)
-    return apply_post_load(model, key) if key else model
+        saved = cached_measurement()
+        route = (saved.get("routes", {}) if saved else {}).get(precision)
+    if route not in METHODS or not installed(METHODS[route].package):
+        route = None
+    return route or CPU_ROUTES.get(precision)
 
 
 def cpu_precision(cached_only: bool = True) -> str | None:

@@ -80,6 +80,13 @@ def choose(results: dict, drift_bound: float = DRIFT_BOUND) -> tuple[str, str, d
     return best, why, routes
 
 
+def fastest_of(saved: dict, precisions) -> str | None:
+    """The precision among `precisions` whose measured route finishes the chat turn first (None if none was measured)."""
+    rows = {p: saved["results"].get(saved["routes"].get(p)) for p in precisions}
+    usable = {p: r for p, r in rows.items() if r and r.get("error") is None and "decode_tokens_per_s" in r}
+    return min(usable, key=lambda p: turn_seconds(usable[p])) if usable else None
+
+
 def slice_config(model_id: str = SHAPE_OF, layers: int = 4):
     """The real config with `layers` decoder layers and the vocabulary cut in the same proportion."""
     from transformers import AutoConfig

@@ -92,6 +92,26 @@ def execute_notebook(name: str, **parameters) -> dict:
     return _executed[key]
 
 
+SOLUTION_BLOCK = r"```python\n(.*?)```"
+
+
+def folded_solutions(name: str) -> list[tuple[str | None, str]]:
+    """(the check_* call before it, code) for each solution folded in <details> in a notebook's markdown, in order."""
+    import re
+
+    import nbformat
+
+    pairs, call = [], None
+    for cell in nbformat.read(find_notebook(name), as_version=4).cells:
+        if cell.cell_type == "code":
+            calls = [line for line in cell.source.splitlines() if re.match(r"check_\w+\(", line)]
+            call = calls[-1] if calls else call
+        elif "<details>" in cell.source:
+            pairs += [(call, code) for code in re.findall(SOLUTION_BLOCK, cell.source, re.S)]
+            call = None
+    return pairs
+
+
 def notebook_text(nb) -> str:
     """All text a learner sees in the outputs: stdout, text/plain and text/html results, error names."""
     parts = []

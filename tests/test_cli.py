@@ -23,6 +23,16 @@ def test_estimate_contract():
     assert round(data["weights_bytes"] / 1e9, 1) == 16.4 and round(data["kv_cache_bytes"] / 1e9, 2) == 4.83
 
 
+def test_estimate_cpu_route():
+    code, out, err = run("estimate", "Qwen/Qwen3-0.6B", "--precision", "int8", "--route", "ao-dynamic-int8",
+                         "--context", "16", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["route"] == "ao-dynamic-int8" and round(data["weights_bytes"] / 1e6) == 1228
+    code, out, err = run("estimate", "Qwen/Qwen3-0.6B", "--precision", "int4", "--route", "ao-dynamic-int8", "--json")
+    assert code == 1 and "is int8, not int4" in err
+
+
 def test_unknown_model_is_one_line_on_stderr():
     code, out, err = run("estimate", "Qwen/Qwen3-9B", "--json")
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1 and "Did you mean" in err
@@ -34,6 +44,7 @@ def test_pick_described_machine_contract():
     data = json.loads(out)
     assert set(data) >= {"model_id", "model_path", "precision", "device", "estimate", "reason", "alternatives"}
     assert "Coder" in data["model_id"] and data["precision"] in ("fp16", "int4")
+    assert data["route"] in ("fp16", "bnb-nf4") and data["post_load"] is None
     assert all(set(a) == {"model_id", "precision", "total_bytes"} for a in data["alternatives"])
 
 

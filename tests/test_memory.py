@@ -58,3 +58,54 @@ def test_estimate_renders():
     assert "KV cache" in str(est) and "<table>" in est._repr_html_()
     assert set(est.to_dict()) >= {"model_id", "precision", "parameters", "weights_bytes", "kv_cache_bytes",
                                   "overhead_bytes", "total_bytes"}
+
+
+# ---------------------------------------------------------------- CPU routes: what each really keeps in memory
+
+def _stand_in_checkpoint(kind: str):
+    """A catalog Checkpoint for an offline stand-in, so the estimate can be checked against a real load."""
+    import json
+
+    from qwen_course import catalog, offline
+
+    path = offline.build(kind)
+    config = json.loads((path / "config.json").read_text())
+    return path, catalog.Checkpoint(f"test/{kind}", "test", config["model_type"], ("chat",), config)
+
+
+@pytest.mark.parametrize("kind", ["qwen3", "qwen2.5"])
+def test_cpu_int8_routes_match_what_loading_takes(kind):
+    """torch.ao dynamic int8 keeps the fp32 embedding and adds an int8 lm_head; torchao keeps lm_head tied."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from qwen_course import quantization, quantization_measure
+
+    path, ckpt = _stand_in_checkpoint(kind)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    measured = quantization_measure.weights_bytes(quantization.apply_post_load(model, "ao-dynamic-int8"))
+    assert memory.weights_bytes(ckpt, "int8", route="ao-dynamic-int8") == pytest.approx(measured, rel=0.01)
+    assert memory.weights_bytes(ckpt, "fp32") < measured  # the stand-in is mostly embedding: int8 adds a copy
+    if quantization.installed("torchao"):
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
+                                                     quantization_config=quantization.quantization_config("torchao-int8"))
+        measured = quantization_measure.weights_bytes(model)
+        assert memory.weights_bytes(ckpt, "int8", route="torchao-int8") == pytest.approx(measured, rel=0.01)
+
+
+def test_cpu_int8_route_on_the_real_shape():
+    """Qwen3-0.6B: benchmarks/quantization.py measured 1226.5 MB (torch.ao), 1064.7 (torchao int8), 545 (int4)."""
+    assert memory.weights_bytes("Qwen/Qwen3-0.6B", "int8", route="ao-dynamic-int8") / 1e6 == pytest.approx(1226.5, rel=0.005)
+    assert memory.weights_bytes("Qwen/Qwen3-0.6B", "int8", route="torchao-int8") / 1e6 == pytest.approx(1064.7, rel=0.005)
+    assert memory.weights_bytes("Qwen/Qwen3-0.6B", "int4", route="torchao-int4") / 1e6 == pytest.approx(545.0, rel=0.005)
+    est = memory.estimate("Qwen/Qwen3-0.6B", "int8", 4096, route="ao-dynamic-int8")
+    assert est.kv_cache_bytes == memory.estimate("Qwen/Qwen3-0.6B", "fp32", 4096).kv_cache_bytes  # fp32 activations
+    assert est.route == "ao-dynamic-int8" and "ao-dynamic-int8" in str(est)
+    assert memory.estimate("Qwen/Qwen3-0.6B", "bf16", route="bf16").route is None
+
+
+@pytest.mark.parametrize("precision, route, match", [("int8", "int3-magic", "unknown CPU route"),
+                                                     ("int4", "ao-dynamic-int8", "is int8, not int4")])
+def test_bad_routes(precision, route, match):
+    with pytest.raises(ValueError, match=match):
+        memory.estimate("Qwen/Qwen3-0.6B", precision, route=route)

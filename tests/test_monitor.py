@@ -393,6 +393,12 @@ def test_weight_bytes_per_token_counts_tied_and_untied_embeddings():
     # tied: the shared matrix is read once by the head; untied: the input embedding costs one row
     assert weight_bytes_per_token(Tiny(tie=True)) == (800 + 64) * 4
     assert weight_bytes_per_token(Tiny(tie=False)) == (800 + 64 + 8) * 4
+    # torch.ao dynamic int8 (a CPU pick's after_load): the head gets its own int8 copy, the fp32 embedding one row
+    from qwen_course import quantization
+
+    q8 = quantization.apply_post_load(Tiny(tie=True), "ao-dynamic-int8")
+    per_row, per_layer = 8 + 8, 4 + 8  # fp64 scale + int64 zero point per row; output scale + zero point per layer
+    assert weight_bytes_per_token(q8) == 8 * 4 + (64 + 8 * per_row + per_layer) + (800 + 100 * per_row + per_layer)
 
 
 # plots and TensorBoard -------------------------------------------------------------------------------------------

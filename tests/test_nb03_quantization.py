@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import image_count, notebook_text
 
@@ -52,7 +54,11 @@ def test_memory_arithmetic_and_fits(nb03):
 def test_cpu_precision_is_chosen_and_used_by_the_picker(nb03):
     text = notebook_text(nb03["nb"])
     assert "choice:" in text and "runs a 256-token prompt + 128-token answer fastest here" in text
-    assert "picked precision:" in text
+    choice = re.search(r"^choice: (\w+) - ", text, re.M).group(1)
+    picked = re.search(r"^picked (\w+) via ([\w-]+); after loading: (.*)$", text, re.M)
+    assert picked and picked.group(1) == choice, "pick() uses the measured CPU precision"
+    if picked.group(2) == "ao-dynamic-int8":
+        assert "quantize_dynamic" in picked.group(3)
     assert "first bf16 call:" in text
 
 

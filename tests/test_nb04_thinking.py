@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
-import nbformat
 import pytest
-from conftest import find_notebook, image_count, notebook_text
+from conftest import folded_solutions, image_count, notebook_text
 
 
 @pytest.fixture(scope="module")
@@ -45,27 +44,12 @@ def test_exercises_start_unanswered(executed):
     assert marks == ["[TODO]"] * 7  # every check runs and reports "not answered yet", none fails
 
 
-def _exercises(nb):
-    """(check call line, solution code) for each exercise: the code cell's check_* call and the next folded solution."""
-    pairs, call = [], None
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            lines = [ln for ln in cell.source.splitlines() if re.match(r"check_\w+\(", ln)]
-            call = lines[-1] if lines else call
-        elif "<details>" in cell.source and call:
-            solution = re.search(r"```python\n(.*?)```", cell.source, flags=re.S).group(1)
-            pairs.append((call, solution))
-            call = None
-    return pairs
-
-
 def test_every_folded_solution_passes(monkeypatch):
     from qwen_course import exercises, offline, thinking
     from qwen_course.exercises import lesson04
 
-    nb = nbformat.read(find_notebook("04"), as_version=4)
-    pairs = _exercises(nb)
-    assert len(pairs) == 7
+    pairs = folded_solutions("04")
+    assert len(pairs) == 7 and all(call for call, _ in pairs)
     for call, solution in pairs:
         ns = {**vars(thinking), **vars(lesson04), **{k: getattr(exercises, k) for k in exercises.__all__},
               "ThinkingBudgetProcessor": thinking.ThinkingBudgetProcessor, "tokenizer": offline.load_tokenizer("qwen3"),

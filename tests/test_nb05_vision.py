@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from conftest import find_notebook, image_count, notebook_text
+from conftest import find_notebook, folded_solutions, image_count, notebook_text
 from qwen_course import exercises, vision
 
 SOLVED_BY = {  # the answer variable each exercise asks for -> its check
@@ -21,12 +21,9 @@ SOLVED_BY = {  # the answer variable each exercise asks for -> its check
 
 def solutions() -> dict:
     """Run every folded solution's code block, as a learner pasting it would; return the answers it defines."""
-    nb = nbformat.read(find_notebook("05"), as_version=4)
     namespace = {"vision": vision}
-    for cell in nb.cells:
-        if cell.cell_type == "markdown" and "<details>" in cell.source:
-            for block in re.findall(r"```python\n(.*?)```", cell.source, re.S):
-                exec(block, namespace)  # noqa: S102 - our own notebook's solution text
+    for _, block in folded_solutions("05"):
+        exec(block, namespace)  # noqa: S102 - our own notebook's solution text
     return namespace
 
 

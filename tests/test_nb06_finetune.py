@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-import nbformat
 import pytest
-from conftest import find_notebook, image_count, notebook_text, plain_text
+from conftest import folded_solutions, image_count, notebook_text, plain_text
 
 pytestmark = pytest.mark.slow
 
@@ -72,9 +71,7 @@ def test_scaling_out_configs_and_nothing_published(text):
 def test_exercises_wait_for_answers_and_solutions_compile(run):
     shown = plain_text(run["nb"])
     assert shown.count("[TODO]") == 7 and "[FAIL]" not in shown and "could not check" not in shown
-    source = nbformat.read(find_notebook("06"), as_version=4)
-    solutions = [m.group(1) for cell in source.cells if cell.cell_type == "markdown"
-                 for m in re.finditer(r"<summary>Solution</summary>\s*```python\n(.*?)```", cell.source, re.S)]
+    solutions = folded_solutions("06")
     assert len(solutions) == 7
-    for code in solutions:
+    for _, code in solutions:
         compile(code, "<solution>", "exec")

@@ -6,11 +6,10 @@ import re
 
 import nbformat
 import pytest
-from conftest import notebook_text
+from conftest import folded_solutions, notebook_text
 
 from qwen_course import serving
 
-NOTEBOOK = serving.PACKAGE_ROOT / "notebooks" / "08_serving_and_scaling.ipynb"
 
 
 def _cell_text(nb, fragment: str) -> str:
@@ -102,20 +101,6 @@ def test_everything_stopped_and_ports_free(run):
 
 # ---- every folded solution passes its check (no server needed: stand-ins for the live objects) ------------------
 
-def _exercises():
-    """(check call, solution code) per exercise: the code cell calling check_* and the next folded solution."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    pairs, call = [], None
-    for cell in nb.cells:
-        found = re.search(r"^(check_\w+\(.*\))$", cell.source, re.M) if cell.cell_type == "code" else None
-        if found:
-            call = found.group(1)
-        elif cell.cell_type == "markdown" and "<details>" in cell.source and call:
-            pairs.append((call, re.search(r"```python\n(.*?)```", cell.source, re.S).group(1)))
-            call = None
-    return pairs
-
-
 def _live_objects() -> dict:
     """What the solutions use from the notebook's kernel, rebuilt without starting any process."""
     from types import SimpleNamespace
@@ -146,7 +131,7 @@ def _live_objects() -> dict:
 
 
 def test_every_folded_solution_passes():
-    pairs = _exercises()
+    pairs = folded_solutions("08")
     assert [call.split("(")[0] for call, _ in pairs] == [
         "check_base_url", "check_thinking_off", "check_p95_doubling", "check_guard_statuses", "check_deployment"]
     for call, solution in pairs:

@@ -155,8 +155,7 @@ def test_post_load_int8_on_a_toy_model():
 def test_no_cache_means_no_precision(course_home):
     assert q.cpu_precision() is None
     assert q.cpu_route("int8") == "ao-dynamic-int8"
-    assert q.cpu_quantization_config("int8") is None
-    assert q.cpu_quantization_config("bf16") is None
+    assert q.cpu_route("bf16") == "bf16"
 
 
 def test_cached_measurement_is_used(course_home):
@@ -196,24 +195,20 @@ def test_cached_only_false_measures_once(course_home, monkeypatch):
     assert len(calls) == 1
 
 
-def test_measured_int8_route_decides_config_and_post_load(course_home):
-    import torch
-
-    write_cache(measurement("int8", routes={"int8": "quanto-int8"}))
-    assert q.cpu_route("int8") == "quanto-int8"
-    assert q.cpu_quantization_config("int8").weights == "int8"
-    toy = torch.nn.Linear(8, 8)
-    assert q.apply_cpu_quantization(toy, "int8") is toy  # a config route: nothing to do after loading
-    write_cache(measurement("int8"))
-    assert q.cpu_quantization_config("int8") is None
-    assert q.apply_cpu_quantization(torch.nn.Sequential(torch.nn.Linear(8, 8)), "int8")[0] is not None
+def test_measured_int8_route_is_used_unless_uninstalled(course_home, monkeypatch):
+    write_cache(measurement("int8", routes={"int8": "torchao-int8"}))
+    assert q.cpu_route("int8", measured=False) == "ao-dynamic-int8"  # a described machine: the default
+    monkeypatch.setattr(q, "installed", lambda package: True)
+    assert q.cpu_route("int8") == "torchao-int8"
+    monkeypatch.setattr(q, "installed", lambda package: package is None)
+    assert q.cpu_route("int8") == "ao-dynamic-int8"  # torchao uninstalled since: back to the built-in route
+    write_cache(measurement("int8", routes={"int8": "no-such-route"}))
+    assert q.cpu_route("int8") == "ao-dynamic-int8"
 
 
 def test_bad_precision_is_rejected():
     with pytest.raises(ValueError, match="int4"):
-        q.cpu_quantization_config("int3")
-    with pytest.raises(ValueError):
-        q.apply_cpu_quantization(None, "fp64")
+        q.cpu_route("int3")
 
 
 @pytest.mark.parametrize("choice, route", [("int8", "torchao-int8-dynamic"), ("bf16", "bf16"), ("fp32", "fp32")])
@@ -226,13 +221,51 @@ def test_picker_uses_the_measured_cpu_precision(course_home, choice, route):
     assert "measured" in p.reason
 
 
-def test_picker_leaves_a_post_load_int8_winner_to_the_lesson(course_home):
+def test_picker_adopts_a_post_load_int8_winner(course_home):
+    """torch.ao dynamic int8 won: the pick says int8, loads fp32 without a config, and after_load quantizes."""
+    import torch
+
+    from qwen_course import memory
     from qwen_course.picker import pick
 
     write_cache(measurement("int8", routes={"int8": "ao-dynamic-int8"}))
     p = pick("chat", hardware=cpu_machine(bf16_fast=False), model="Qwen/Qwen3-0.6B")
-    assert p.precision == "fp32"
-    assert "int8 measured fastest here" in p.reason and "after loading" in p.reason
+    assert (p.precision, p.route) == ("int8", "ao-dynamic-int8") and "measured" in p.reason
+    assert p.torch_dtype is torch.float32 and p.quantization_config is None
+    assert "quantize_dynamic" in p.post_load and "after loading" in str(p)
+    assert p.estimate.weights_bytes == memory.weights_bytes("Qwen/Qwen3-0.6B", "int8", route="ao-dynamic-int8")
+    assert p.to_dict()["route"] == "ao-dynamic-int8" and p.to_dict()["dtype"] == "float32"
+    toy = torch.nn.Sequential(torch.nn.Linear(16, 16))
+    assert type(p.after_load(toy)[0]).__module__.startswith("torch.ao.nn.quantized")
+
+
+def test_picker_trains_with_the_faster_measured_16_or_32_bit(course_home):
+    from qwen_course.picker import pick
+
+    write_cache(measurement("int8"))  # bf16: 256/350 + 128/8.5 = 15.8 s per turn; fp32: 256/100 + 128/8 = 18.6 s
+    p = pick("chat", hardware=cpu_machine(bf16_fast=False), model="Qwen/Qwen3-0.6B", training=True)
+    assert p.precision == "bf16" and "training" in p.reason and p.post_load is None
+
+
+def test_config_routes_need_no_step_after_loading(course_home):
+    from qwen_course.picker import pick
+
+    write_cache(measurement("int8", routes={"int8": "quanto-int8"}))
+    p = pick("chat", hardware=cpu_machine(), model="Qwen/Qwen3-0.6B")
+    if not q.installed("optimum.quanto"):
+        assert p.route == "ao-dynamic-int8"  # an uninstalled measured route falls back to the default
+        return
+    assert p.route == "quanto-int8" and p.post_load is None and p.quantization_config.weights == "int8"
+    toy = torch_linear = __import__("torch").nn.Linear(4, 4)
+    assert p.after_load(toy) is torch_linear
+
+
+def test_described_machines_ignore_this_cpus_measurement(course_home):
+    from qwen_course.picker import pick
+
+    write_cache(measurement("int8", routes={"int8": "quanto-int8"}))
+    p = pick("chat", hardware=profile("cpu-2gb"))
+    assert p.route in ("fp32", "bf16", "ao-dynamic-int8") and "measured" not in p.reason
 
 
 def test_picker_without_measurement_falls_back(course_home):

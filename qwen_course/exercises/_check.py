@@ -56,3 +56,23 @@ def check(name: str, answer: Any, verify: Callable[[Any], tuple[bool, str]], hin
 def close_to(value: float, expected: float, rel: float = 0.02) -> bool:
     """Relative closeness for numeric answers."""
     return abs(float(value) - expected) <= rel * abs(expected)
+
+
+def number_verify(expected: float, shown: str, right: str, mistakes=(), rel: float = 0.02):
+    """A `verify` for a numeric answer: right within `rel`, a known mistake explained, or how far off it is.
+
+    `shown` formats the learner's value (e.g. "{:.2f} GB"), `right` follows it when correct, and `mistakes` lists
+    (wrong value, what went wrong) pairs checked in order.
+    """
+
+    def verify(value):
+        v = float(value)
+        text = shown.format(v)
+        if close_to(v, expected, rel):
+            return True, f"{text}: {right}"
+        for wrong, why in mistakes:
+            if close_to(v, wrong, rel):
+                return False, f"{text}: {why}"
+        return False, f"{text} is off by {abs(v - expected) / expected:.0%}."
+
+    return verify

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._check import CheckResult, check, close_to
+from ._check import CheckResult, check, number_verify
 
 
 def check_weights_gb(answer, model_id: str = "Qwen/Qwen2.5-7B-Instruct", precision: str = "bf16") -> CheckResult:
@@ -11,12 +11,9 @@ def check_weights_gb(answer, model_id: str = "Qwen/Qwen2.5-7B-Instruct", precisi
 
     expected = weights_bytes(model_id, precision) / 1e9
 
-    def verify(value):
-        if close_to(value, expected, 0.03):
-            return True, f"{float(value):.2f} GB: right, {model_id} has {expected:.2f} GB of {precision} weights."
-        if close_to(value, expected * 1.073741824, 0.03) or close_to(value, expected / 1.073741824, 0.03):
-            return False, f"{float(value):.2f}: close, but mixed GB and GiB; the course uses decimal GB (1e9 bytes)."
-        return False, f"{float(value):.2f} GB is off by {abs(float(value) - expected) / expected:.0%}."
+    gib = "close, but mixed GB and GiB; the course uses decimal GB (1e9 bytes)."
+    verify = number_verify(expected, "{:.2f} GB", f"right, {model_id} has {expected:.2f} GB of {precision} weights.",
+                           [(expected * 1.073741824, gib), (expected / 1.073741824, gib)], rel=0.03)
 
     return check("check_weights_gb", answer, verify,
                  "parameters x bytes per parameter (bf16 = 2 bytes), divided by 1e9. catalog.param_count(...) gives the parameters.")
@@ -28,13 +25,8 @@ def check_kv_cache_gb(answer, model_id: str = "Qwen/Qwen3-8B", context: int = 32
 
     expected = kv_bytes_per_token(model_id, "bf16") * context / 1e9
 
-    def verify(value):
-        v = float(value)
-        if close_to(v, expected, 0.03):
-            return True, f"{v:.2f} GB: right."
-        if close_to(v, expected / 2, 0.03):
-            return False, f"{v:.2f} GB is half the answer: did you count both K and V?"
-        return False, f"{v:.2f} GB is off by {abs(v - expected) / expected:.0%}."
+    verify = number_verify(expected, "{:.2f} GB", "right.",
+                           [(expected / 2, "half the answer: did you count both K and V?")], rel=0.03)
 
     return check("check_kv_cache_gb", answer, verify,
                  "2 (K and V) x layers x KV heads x head_dim x 2 bytes x tokens; the numbers are in catalog.get(id).text_config.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._check import CheckResult, check, close_to
+from ._check import CheckResult, check, close_to, number_verify
 
 
 def _series(series_id: str) -> dict:
@@ -15,15 +15,10 @@ def check_pretraining_growth(answer) -> CheckResult:
     """How many times more pretraining tokens Qwen3 saw than Qwen2 (a ratio)."""
     expected = _series("qwen3")["pretraining_tokens"] / _series("qwen2")["pretraining_tokens"]
 
-    def verify(value):
-        v = float(value)
-        if close_to(v, expected, 0.02):
-            return True, f"{v:.2f}x: right, 36T / 7T tokens (Qwen3 technical report; Qwen2 blog)."
-        if close_to(v, 1 / expected, 0.02):
-            return False, f"{v:.2f} is the inverse: divide Qwen3's tokens by Qwen2's."
-        if close_to(v, 18e12 / 7e12, 0.02) or close_to(v, 36 / 18, 0.02):
-            return False, f"{v:.2f} compares with Qwen2.5 (18T); the question is Qwen3 against Qwen2."
-        return False, f"{v:.2f} is off by {abs(v - expected) / expected:.0%}."
+    qwen25 = "compares with Qwen2.5 (18T); the question is Qwen3 against Qwen2."
+    verify = number_verify(expected, "{:.2f}x", "right, 36T / 7T tokens (Qwen3 technical report; Qwen2 blog).",
+                           [(1 / expected, "the inverse: divide Qwen3's tokens by Qwen2's."),
+                            (18e12 / 7e12, qwen25), (36 / 18, qwen25)])
 
     return check("check_pretraining_growth", answer, verify,
                  "read pretraining_tokens for 'qwen3' and 'qwen2' from catalog.series() and divide.")
@@ -56,15 +51,10 @@ def check_untied_extra(answer, model_id: str = "Qwen/Qwen3-0.6B") -> CheckResult
     c = get(model_id).text_config
     expected = c["vocab_size"] * c["hidden_size"]
 
-    def verify(value):
-        v = float(value)
-        if close_to(v, expected, 0.001):
-            return True, f"{v:,.0f}: right, {c['vocab_size']:,} x {c['hidden_size']:,} (+{expected / 1e6:.0f}M)."
-        if close_to(v, 151669 * c["hidden_size"], 0.001) or close_to(v, 151643 * c["hidden_size"], 0.001):
-            return False, "close, but the embedding has vocab_size rows (padded), more than the tokenizer has tokens."
-        if close_to(v, 2 * expected, 0.001):
-            return False, "that is both matrices; the tied model already has one of them."
-        return False, f"{v:,.0f} is off by {abs(v - expected) / expected:.0%}."
+    padded = "close, but the embedding has vocab_size rows (padded), more than the tokenizer has tokens."
+    verify = number_verify(expected, "{:,.0f}", f"right, {c['vocab_size']:,} x {c['hidden_size']:,} (+{expected / 1e6:.0f}M).",
+                           [(151669 * c["hidden_size"], padded), (151643 * c["hidden_size"], padded),
+                            (2 * expected, "that is both matrices; the tied model already has one of them.")], rel=0.001)
 
     return check("check_untied_extra", answer, verify,
                  "an lm_head is a hidden_size x vocab_size matrix with no bias; see catalog.get(id).text_config.")

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from ._check import CheckResult, check, close_to
+from ._check import CheckResult, check, number_verify
 
 
 def check_int4_bytes_per_weight(answer, group_size: int = 128, scale_bytes: int = 2, zero_bytes: int = 2) -> CheckResult:
     """Bytes per weight of 4-bit weights with one scale and one zero point per group."""
     expected = 0.5 + (scale_bytes + zero_bytes) / group_size
 
-    def verify(value):
-        v = float(value)
-        if close_to(v, expected, 0.005):
-            return True, f"{v:g} bytes: right ({8 * expected:g} bits per weight, {8 * expected - 4:g} of them metadata)."
-        if close_to(v, 0.5, 0.005):
-            return False, "0.5 counts the 4-bit values only: each group also stores a scale and a zero point."
-        if close_to(v, 8 * expected, 0.005):
-            return False, f"{v:g} is in bits; the question asks for bytes."
-        return False, f"{v:g} bytes per weight is off by {abs(v - expected) / expected:.0%}."
+    verify = number_verify(expected, "{:g} bytes per weight",
+                           f"right ({8 * expected:g} bits per weight, {8 * expected - 4:g} of them metadata).",
+                           [(0.5, "that counts the 4-bit values only: each group also stores a scale and a zero point."),
+                            (8 * expected, "that is in bits; the question asks for bytes.")], rel=0.005)
 
     return check("check_int4_bytes_per_weight", answer, verify,
                  f"4 bits = 0.5 bytes per weight, plus ({scale_bytes} + {zero_bytes}) bytes shared by {group_size} weights.")
@@ -34,15 +29,10 @@ def check_int4_weights_gb(answer, model_id: str = "Qwen/Qwen3-8B") -> CheckResul
     spec = precision_spec("int4")
     no_scales = ((count.attention + count.mlp) * 0.5 + (count.total - count.attention - count.mlp) * 2) / 1e9
 
-    def verify(value):
-        v = float(value)
-        if close_to(v, expected, 0.02):
-            return True, f"{v:.2f} GB: right. Only {expected / (count.total * 2 / 1e9):.0%} of the bf16 size, not 25%."
-        if close_to(v, naive, 0.02):
-            return False, f"{v:.2f} GB puts every parameter in 4 bits; embeddings, lm_head and norms stay in 16-bit."
-        if close_to(v, no_scales, 0.02):
-            return False, f"{v:.2f} GB leaves out the scales: one {spec['scale_bytes']}-byte scale per {spec['group_size']} weights."
-        return False, f"{v:.2f} GB is off by {abs(v - expected) / expected:.0%}."
+    verify = number_verify(expected, "{:.2f} GB", f"right. Only {expected / (count.total * 2 / 1e9):.0%} of the bf16 size, not 25%.",
+                           [(naive, "that puts every parameter in 4 bits; embeddings, lm_head and norms stay in 16-bit."),
+                            (no_scales, f"that leaves out the scales: one {spec['scale_bytes']}-byte scale per "
+                                        f"{spec['group_size']} weights.")])
 
     return check("check_int4_weights_gb", answer, verify,
                  "catalog.param_count(id) splits the parameters: attention + mlp go to 4 bits plus scales; "
@@ -122,13 +112,8 @@ def check_q8_0_file_gb(answer, model_id: str = "Qwen/Qwen3-0.6B") -> CheckResult
     params = catalog.param_count(model_id).total
     expected = params * 34 / 32 / 1e9
 
-    def verify(value):
-        v = float(value)
-        if close_to(v, expected, 0.02):
-            return True, f"{v:.3f} GB: right, 8.5 bits per weight."
-        if close_to(v, params / 1e9, 0.02):
-            return False, f"{v:.3f} GB is one byte per weight: every block of 32 also stores a 2-byte scale."
-        return False, f"{v:.3f} GB is off by {abs(v - expected) / expected:.0%}."
+    verify = number_verify(expected, "{:.3f} GB", "right, 8.5 bits per weight.",
+                           [(params / 1e9, "that is one byte per weight: every block of 32 also stores a 2-byte scale.")])
 
     return check("check_q8_0_file_gb", answer, verify,
                  "A block is 32 bytes of int8 plus a 2-byte fp16 scale: 34 bytes per 32 weights. "
