@@ -69,7 +69,10 @@ def main(argv=None) -> int:
     from qwen_course import quantization_report as qr
     from qwen_course.hardware import detect
 
-    logging.getLogger("torchao").setLevel(logging.ERROR)
+    from qwen_course.notebook import QUIET_LOGGERS
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     hw = detect()
     path, what, caveat = qr.measuring_model(args.model, real_shape=not args.stand_in)
     real_weights = path == args.model

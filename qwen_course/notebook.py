@@ -36,7 +36,8 @@ def badges(notebook: str) -> str:
             f"[![Launch Binder](https://mybinder.org/badge_logo.svg)]({binder})")
 
 
-QUIET_LOGGERS = ("torchao", "torch.utils._pytree")  # harmless CUDA-library and deprecation notices on CPU machines
+QUIET_LOGGERS = ("torchao", "torch.utils._pytree",  # harmless CUDA-library and deprecation notices on CPU machines
+                 "bitsandbytes.autograd._functions")  # "inputs will be cast to float16", once per matmul on CPU
 
 
 def banner() -> None:

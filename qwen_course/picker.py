@@ -174,6 +174,8 @@ def _cpu_fastest(hw: Hardware, training: bool = False) -> tuple[str, str]:
                 return best, f"{best} is faster than the other 16/32-bit precision measured here ({measured} is " \
                              "fastest overall, but training needs unquantized weights)"
             note = f" ({measured} measured fastest here, but training needs unquantized weights)"
+    if hw.described and not hw.bf16_fast:
+        return "fp32", "a described CPU's speeds are unknown, so fp32 (exact; lesson 03 measures bf16 and int8 on a real one)"
     if hw.bf16_fast:
         return "bf16", "bf16 matmuls are faster than fp32 on this CPU" + note
     return "fp32", "bf16 is not faster than fp32 on this CPU, so fp32 (no conversion cost, exact)" + note
@@ -294,7 +296,9 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
     if larger and precision != "int4":
         c, prec, _ = larger[0]
         limit = f"the CPU weight budget ({gb(max_weights)}, keeps decoding interactive)" if max_weights else "memory"
-        reason += f" {c.name} would fit {limit} only in {prec}, slower than {precision} here."
+        slower = "not assumed fast on an unmeasured CPU" if hw.described and hw.device == "cpu" else \
+            f"slower than {precision} here"
+        reason += f" {c.name} would fit {limit} only in {prec}, {slower}."
     alternatives = [{"model_id": c.id, "precision": p, "total_bytes": e.total_bytes}
                     for c, p, e in options if (c, p) != (ckpt, precision)][:6]
     chosen_pick = Pick(task, ckpt.id, ckpt.id, precision, hw.device, est, reason, alternatives, context,

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from ._paths import home
+from ._paths import home, load_json
 from .quantization import METHODS, apply_post_load, availability, load_dtype, quantization_config
 from .quantization_measure import Result, next_token_logits, perplexity, speed, text_ids, weights_bytes
 from .quantization_measure import drift as drift_of
@@ -71,13 +71,22 @@ def load(path: str, key: str, device: str = "cpu"):
     return apply_post_load(model, key).eval()
 
 
+def estimated_bytes(model_id: str, key: str, device: str = "cpu") -> int | None:
+    """memory.weights_bytes for a method: the CPU route's own layout where there is one; None for prequantized."""
+    from .memory import weights_bytes as estimated_weights
+
+    m = METHODS[key]
+    if m.route == "prequantized":
+        return None
+    route = key if device == "cpu" and key in load_json("precisions.json")["cpu_routes"] else None
+    return estimated_weights(model_id, m.precision, route)
+
+
 def compare(path: str, keys=None, hardware=None, new_tokens: int = 16, repeats: int = 3, prompt_tokens: int = 64,
             real_weights: bool = False, estimate_for: str | None = None, allow_compile: bool = False,
             log=print) -> list[Result]:
     """Every method on one model: weights bytes, load time, TTFT, decode speed, drift (and perplexity if real)."""
     from transformers import AutoTokenizer
-
-    from .memory import weights_bytes as estimated_weights
 
     device = getattr(hardware, "device", "cpu")
     keys = list(keys or [k for k, m in METHODS.items() if m.route != "prequantized"])
@@ -105,8 +114,8 @@ def compare(path: str, keys=None, hardware=None, new_tokens: int = 16, repeats: 
             result.__dict__.update(speed(model, ids[:, :prompt_tokens], new_tokens, repeats))
         except Exception as exc:  # a method that fails here is reported with its error, like one that cannot run
             result.ran, result.reason = False, f"failed here: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-        if estimate_for and m.route != "prequantized" and m.precision in ("fp32", "bf16", "fp16", "int8", "int4"):
-            result.estimate_bytes = estimated_weights(estimate_for, m.precision)
+        if estimate_for:
+            result.estimate_bytes = estimated_bytes(estimate_for, key, device)
         model = None
         gc.collect()
         log(_line(result))

@@ -164,4 +164,4 @@ def check_predicted_pick(answer, task: str = "coder", memory_gb: float = 8, cont
         return False, f"the chooser picks another model than {model_id}; mind the CPU weight budget."
 
     return check("check_predicted_pick", answer, verify,
-                 "memory is RAM here; the picker keeps CPU weights under 4 GB and uses fp32 unless bf16 is measured fast.")
+                 "memory is RAM here; the picker keeps CPU weights under 5 GB and, on a CPU it has not measured, prefers fp32.")
