@@ -2,8 +2,9 @@
 
     python benchmarks/llama_cpp.py --llama-cpp ~/src/llama.cpp --model Qwen/Qwen3-0.6B --real-shape
 
---llama-cpp is a llama.cpp checkout built with CMake: it needs convert_hf_to_gguf.py (plus `pip install gguf`) and
-build/bin/llama-quantize and build/bin/llama-bench. On CPUs where a native build crashes (AMX kernels, a known
+--llama-cpp is a llama.cpp checkout built with CMake: it needs convert_hf_to_gguf.py (plus `pip install gguf
+sentencepiece`: the converter imports sentencepiece before it falls back to the byte-level BPE vocabulary Qwen uses)
+and build/bin/llama-quantize and build/bin/llama-bench. On CPUs where a native build crashes (AMX kernels, a known
 upstream bug) configure with -DGGML_NATIVE=OFF and name the instruction sets, e.g. -DGGML_AVX2=ON -DGGML_FMA=ON
 -DGGML_F16C=ON. Writes <out>/llama_cpp.csv and llama_cpp.json. The model is the one the quantization benchmark
 measures: offline, the exact shape with random weights (speed and size are real, answers are not).
