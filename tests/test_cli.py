@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-from qwen_course import cli
 
 
 def run(*args):

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from qwen_course.monitor import (
-    Monitor, RequestMetrics, Tracker, cache_bytes, latency_summary, process_rss,
+    Monitor, RequestMetrics, cache_bytes, latency_summary, process_rss,
 )
 from qwen_course.monitor_health import (
     Expectations, decode_bound, health_check, measure_bandwidth, weight_bytes_per_token,

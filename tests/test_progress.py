@@ -3,7 +3,6 @@
 import json
 
 import nbformat
-import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from qwen_course import cli
