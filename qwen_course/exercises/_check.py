@@ -76,3 +76,17 @@ def number_verify(expected: float, shown: str, right: str, mistakes=(), rel: flo
         return False, f"{text} is off by {abs(v - expected) / expected:.0%}."
 
     return verify
+
+
+def pick_verify(expected, wrong_precision: str, wrong_model: str):
+    """A `verify` for a (model_id, precision) prediction of the picker's choice `expected` (anything with those fields)."""
+
+    def verify(value):
+        model_id, precision = value
+        if (model_id, precision) == (expected.model_id, expected.precision):
+            return True, f"{model_id} in {precision}: right. {expected.reason}"
+        if model_id == expected.model_id:
+            return False, f"right model, but not {precision}: {wrong_precision}"
+        return False, f"the picker chooses another model than {model_id}{wrong_model}"
+
+    return verify

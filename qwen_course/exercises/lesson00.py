@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._check import CheckResult, check, number_verify
+from ._check import CheckResult, check, number_verify, pick_verify
 
 
 def check_weights_gb(answer, model_id: str = "Qwen/Qwen2.5-7B-Instruct", precision: str = "bf16") -> CheckResult:
@@ -39,13 +39,7 @@ def check_t4_pick(answer, task: str = "chat") -> CheckResult:
 
     expected = pick(task, profile("t4"))
 
-    def verify(value):
-        model_id, precision = value
-        if (model_id, precision) == (expected.model_id, expected.precision):
-            return True, f"{model_id} in {precision}: right. {expected.reason}"
-        if model_id == expected.model_id:
-            return False, f"right model, but not {precision}: what does a T4 (compute capability 7.5) lack?"
-        return False, f"the picker chooses another model than {model_id}."
+    verify = pick_verify(expected, "what does a T4 (compute capability 7.5) lack?", ".")
 
     return check("check_t4_pick", answer, verify,
                  "A T4 has 16 GB and no fast bf16; try estimate(...) for candidates in fp16 and int4 against 90% of 16 GB.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._check import CheckResult, check, close_to, number_verify
+from ._check import CheckResult, check, close_to, number_verify, pick_verify
 
 
 def _series(series_id: str) -> dict:
@@ -155,13 +155,7 @@ def check_predicted_pick(answer, task: str = "coder", memory_gb: float = 8, cont
 
     expected = choose(task, memory_gb, context, machine)
 
-    def verify(value):
-        model_id, precision = value
-        if (model_id, precision) == (expected.model_id, expected.precision):
-            return True, f"{model_id} in {precision}: right. {expected.reason}"
-        if model_id == expected.model_id:
-            return False, f"right model, not {precision}: is bf16 fast on a CPU you know nothing about?"
-        return False, f"the chooser picks another model than {model_id}; mind the CPU weight budget."
+    verify = pick_verify(expected, "is bf16 fast on a CPU you know nothing about?", "; mind the CPU weight budget.")
 
     return check("check_predicted_pick", answer, verify,
                  "memory is RAM here; the picker keeps CPU weights under 5 GB and, on a CPU it has not measured, prefers fp32.")
