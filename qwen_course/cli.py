@@ -79,6 +79,10 @@ def cmd_pick(args) -> None:
 def cmd_doctor(args) -> None:
     from .doctor import report
 
+    if args.measure_cpu:  # lesson 03's measurement now, so every notebook's pick uses this CPU's fastest precision
+        from .quantization_cpu import measure_cpu_precisions
+
+        measure_cpu_precisions()
     data, text = report()
     if args.markdown:
         from .doctor import markdown
@@ -136,8 +140,10 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--compute-capability", help="CUDA compute capability of the described GPU, e.g. 7.5")
         p.add_argument("--context", type=int, default=4096, help="tokens of context to budget for (default 4096)")
 
-    command("doctor", cmd_doctor, "hardware and environment report").add_argument(
-        "--markdown", action="store_true", help="print a Markdown block to paste into an issue")
+    doc = command("doctor", cmd_doctor, "hardware and environment report")
+    doc.add_argument("--markdown", action="store_true", help="print a Markdown block to paste into an issue")
+    doc.add_argument("--measure-cpu", action="store_true",
+                     help="measure this CPU's fastest precision now (about 30 s; lesson 03 does it otherwise)")
     command("models", cmd_models, "the Qwen catalog").add_argument("--task", choices=TASKS)
     est = command("estimate", cmd_estimate, "memory a model needs")
     est.add_argument("model")

@@ -82,3 +82,13 @@ def test_offline_build_json():
     code, out, err = run("offline", "build", "--json")
     assert code == 0, err
     assert set(json.loads(out)["models"]) == {"qwen2.5", "qwen3", "qwen3-moe", "qwen2.5-vl", "qwen3-vl"}
+
+
+def test_doctor_measure_cpu_caches_before_reporting(monkeypatch, capsys):
+    from qwen_course import cli, doctor, quantization_cpu
+
+    calls = []
+    monkeypatch.setattr(quantization_cpu, "measure_cpu_precisions", lambda: calls.append(1))
+    monkeypatch.setattr(doctor, "report", lambda: ({"ready": True}, "qwen-course doctor: READY"))
+    assert cli.main(["doctor", "--measure-cpu"]) in (0, None)
+    assert calls == [1] and "READY" in capsys.readouterr().out
