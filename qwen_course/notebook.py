@@ -13,7 +13,7 @@ if importlib.util.find_spec("qwen_course") is None:
     if (repo / "qwen_course").is_dir():  # a clone that was not pip-installed
         sys.path.insert(0, str(repo))
     else:  # Colab / Kaggle: install the course next to the preinstalled torch
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "qwen-course @ git+{repository}@{branch}"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "qwen-course[quant] @ git+{repository}@{branch}"], check=True)
 import qwen_course.notebook
 qwen_course.notebook.banner()'''
 
