@@ -63,6 +63,19 @@ def test_releases_cover_every_dated_size():
     assert str(by_key[("qwen2.5-coder", "0.5B")]["released"]) == "2024-11-01"  # the checkpoint's own month
     assert str(by_key[("qwen2.5-coder", "7B")]["released"]) == "2024-09-01"
     assert str(by_key[("qwen1", "72B")]["released"]).startswith("2023-")
+    # sizes released after their series' first month (QWEN_FACTS 1): Qwen1.5-110B, Qwen2.5-VL-32B, Qwen3-VL-2B
+    assert str(by_key[("qwen1.5", "110B")]["released"]) == "2024-04-01"
+    assert str(by_key[("qwen1.5", "MoE-A2.7B")]["released"]) == "2024-03-01"
+    assert str(by_key[("qwen2.5-vl", "32B")]["released"]) == "2025-03-01"
+    assert str(by_key[("qwen3-vl", "2B")]["released"]) == "2025-10-01"
+    assert str(by_key[("qwen3-vl", "235B-A22B")]["released"]) == "2025-09-01"
+
+
+def test_size_releases_name_real_sizes_and_never_precede_their_series():
+    for s in catalog.series():
+        for label, month in s.get("size_releases", {}).items():
+            assert label in s["sizes"] + s["moe_sizes"], (s["id"], label)
+            assert month >= s["release"], (s["id"], label, month)
 
 
 def test_generation_tables_link_their_sources():
