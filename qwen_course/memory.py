@@ -11,13 +11,22 @@ from ._paths import load_json
 PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
 
 
+def _cpu_routes() -> dict:
+    """The CPU quantization layouts of data/precisions.json, without its notes."""
+    return {k: v for k, v in load_json("precisions.json")["cpu_routes"].items() if not k.startswith("_")}
+
+
+def estimate_route(method_key: str, device: str = "cpu") -> str | None:
+    """The `route` to pass to estimate() for a quantization method: its own CPU layout on a CPU, else None (generic)."""
+    return method_key if device == "cpu" and method_key in _cpu_routes() else None
+
+
 def precision_spec(precision: str, route: str | None = None) -> dict:
     """Storage facts of one precision from data/precisions.json; a CPU route (e.g. "ao-dynamic-int8") refines them."""
-    data = load_json("precisions.json")
-    table = data["precisions"]
+    table = load_json("precisions.json")["precisions"]
     if precision not in table:
         raise ValueError(f"unknown precision {precision!r}; use one of: {', '.join(PRECISIONS)}")
-    routes = {k: v for k, v in data["cpu_routes"].items() if not k.startswith("_")}
+    routes = _cpu_routes()
     if route is None or route == precision:
         return table[precision]
     if route not in routes:

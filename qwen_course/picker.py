@@ -10,9 +10,8 @@ from . import catalog
 from ._display import Table, gb
 from ._paths import load_json
 from .hardware import Hardware, detect, online_status
-from .memory import Estimate, estimate
-from .precision import TORCH_DTYPES, _cpu_config, _estimate_route, precisions_for, route_for
-from .precision import quantization_config  # noqa: F401  (part of picker's API: the config for a precision and device)
+from .memory import Estimate, estimate, estimate_route
+from .precision import TORCH_DTYPES, precisions_for, route_for
 
 
 class NothingFitsError(RuntimeError):
@@ -38,15 +37,20 @@ class Pick(Table):
     route: str | None = None  # the quantization method key behind the precision (see qwen_course.quantization)
 
     @property
+    def dtype_name(self) -> str:
+        """The name of the dtype to load with (the compute dtype for quantized picks); no torch import."""
+        if self.device == "cpu" and self.precision in ("int8", "int4"):
+            from .quantization import load_dtype_name
+
+            return load_dtype_name(self._route, "cpu")  # int8 kernels take fp32 activations, torchao int4 bf16
+        return TORCH_DTYPES[self.precision]
+
+    @property
     def torch_dtype(self):
         """The torch dtype to load with (the compute dtype for quantized picks)."""
         import torch
 
-        if self.device == "cpu" and self.precision in ("int8", "int4"):
-            from .quantization import load_dtype
-
-            return load_dtype(self._route, "cpu")  # int8 kernels take fp32 activations, torchao int4 bf16
-        return getattr(torch, TORCH_DTYPES[self.precision])
+        return getattr(torch, self.dtype_name)
 
     @property
     def _route(self) -> str:
@@ -58,10 +62,10 @@ class Pick(Table):
 
     @property
     def quantization_config(self):
-        """A transformers quantization config for int8/int4 (bitsandbytes on CUDA, the measured route on CPU), else None."""
-        if self.device == "cpu" and self.precision in ("int8", "int4"):
-            return _cpu_config(self._route)
-        return quantization_config(self.precision, self.device)
+        """The transformers config of the pick's route (bitsandbytes on CUDA, a torchao/quanto CPU winner), else None."""
+        from .quantization import quantization_config
+
+        return quantization_config(self._route)
 
     @property
     def post_load(self) -> str | None:
@@ -82,7 +86,7 @@ class Pick(Table):
         return {
             "task": self.task, "model_id": self.model_id, "model_path": self.model_path,
             "precision": self.precision, "route": self._route, "post_load": self.post_load,
-            "dtype": str(self.torch_dtype).removeprefix("torch.") if self._route != self.precision else TORCH_DTYPES[self.precision],
+            "dtype": self.dtype_name,
             "device": self.device,
             "device_map": self.device_map, "context": self.context,
             "estimate": self.estimate.to_dict() if self.estimate else None,
@@ -203,7 +207,7 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
     routes = {p: route_for(p, hw.device, measured=not hw.described) for p in precisions}
     for ckpt in models:
         for precision in precisions:
-            est = estimate(ckpt, precision, min(context, ckpt.max_context), route=_estimate_route(routes[precision]))
+            est = estimate(ckpt, precision, min(context, ckpt.max_context), route=estimate_route(routes[precision], hw.device))
             if smallest is None or est.total_bytes < smallest.total_bytes:
                 smallest = est
             if _fits(est, hw, max_weights):

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-from ._paths import load_json
 from .hardware import Hardware
 
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "bfloat16", "int4": "bfloat16"}
 GPU_ROUTES = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "int8": "bnb-int8", "int4": "bnb-nf4"}
-
-
-def quantization_config(precision: str, device: str):
-    """The config object for `from_pretrained(quantization_config=...)`: bitsandbytes on CUDA, our CPU route on CPU."""
-    if precision not in ("int8", "int4"):
-        return None
-    if device == "cuda":
-        import torch
-        from transformers import BitsAndBytesConfig
-
-        if precision == "int8":
-            return BitsAndBytesConfig(load_in_8bit=True)
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
-    return _cpu_config(precision)
-
-
-def _cpu_config(route: str):
-    """The load-time config of a CPU route (torchao, quanto); None for dtypes and the post-load torch.ao route."""
-    from .quantization import quantization_config as config_for
-
-    return config_for(route)
 
 
 def route_for(precision: str, device: str, measured: bool = True) -> str:
@@ -85,8 +63,3 @@ def precisions_for(hw: Hardware, training: bool = False) -> tuple[list[str], str
 
 def _bytes_rank(precision: str) -> float:
     return {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 0.5}[precision]
-
-
-def _estimate_route(route: str) -> str | None:
-    """The route memory.estimate has specific numbers for (the CPU routes); GPU routes use the generic layout."""
-    return route if route in load_json("precisions.json")["cpu_routes"] else None

@@ -160,16 +160,21 @@ def methods(hardware=None, include_prequantized: bool = True) -> MethodTable:
     return MethodTable(keys, rows)
 
 
+def load_dtype_name(key: str, device: str = "cpu") -> str:
+    """The name of the torch dtype to load a method with (its compute dtype), without importing torch."""
+    m = method(key)
+    if m.route == "dtype":
+        return {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[m.precision]
+    if key in ("ao-dynamic-int8", "quanto-int8", "quanto-int4", "torchao-int8", "torchao-int8-dynamic") and device == "cpu":
+        return "float32"  # these CPU kernels take fp32 activations
+    return "float16" if device == "mps" else "bfloat16"
+
+
 def load_dtype(key: str, device: str = "cpu"):
     """The torch dtype to pass to from_pretrained for a method (its compute dtype)."""
     import torch
 
-    m = method(key)
-    if m.route == "dtype":
-        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[m.precision]
-    if key in ("ao-dynamic-int8", "quanto-int8", "quanto-int4", "torchao-int8", "torchao-int8-dynamic") and device == "cpu":
-        return torch.float32  # these CPU kernels take fp32 activations
-    return torch.float16 if device == "mps" else torch.bfloat16
+    return getattr(torch, load_dtype_name(key, device))
 
 
 def quantization_config(key: str):

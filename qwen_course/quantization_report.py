@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from ._paths import home, load_json
+from ._paths import home
 from .quantization import METHODS, apply_post_load, availability, load_dtype, quantization_config
 from .quantization_measure import Result, next_token_logits, perplexity, speed, text_ids, weights_bytes
 from .quantization_measure import drift as drift_of
@@ -73,13 +73,13 @@ def load(path: str, key: str, device: str = "cpu"):
 
 def estimated_bytes(model_id: str, key: str, device: str = "cpu") -> int | None:
     """memory.weights_bytes for a method: the CPU route's own layout where there is one; None for prequantized."""
+    from .memory import estimate_route
     from .memory import weights_bytes as estimated_weights
 
     m = METHODS[key]
     if m.route == "prequantized":
         return None
-    route = key if device == "cpu" and key in load_json("precisions.json")["cpu_routes"] else None
-    return estimated_weights(model_id, m.precision, route)
+    return estimated_weights(model_id, m.precision, estimate_route(key, device))
 
 
 def compare(path: str, keys=None, hardware=None, new_tokens: int = 16, repeats: int = 3, prompt_tokens: int = 64,

@@ -63,6 +63,9 @@ def test_fast_path_does_not_import_torch():
              "with contextlib.redirect_stdout(io.StringIO()):\n"
              "    c.main(['estimate','Qwen/Qwen3-8B','--json']); c.main(['models','--json'])\n"
              "    c.main(['pick','--device','cuda','--memory-gb','24','--json'])\n"
+             "    c.main(['pick','--device','cuda','--memory-gb','16','--compute-capability','7.5','--json'])\n"  # NF4
+             "from qwen_course.picker import Pick\n"  # a CPU int8 pick's JSON, as this CPU's measurement gives it
+             "assert Pick('chat','m','m','int8','cpu',None,'',route='ao-dynamic-int8').to_dict()['dtype'] == 'float32'\n"
              "print('torch' in sys.modules, 'transformers' in sys.modules)")
     env_online = {"QWEN_COURSE_OFFLINE": "0", "HF_HUB_OFFLINE": "0"}
     import os
