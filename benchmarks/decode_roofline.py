@@ -77,7 +77,7 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from qwen_course.monitor_health import decode_bound, measure_bandwidth, weight_bytes_per_token
+    from qwen_course.monitor.health import decode_bound, measure_bandwidth, weight_bytes_per_token
 
     bandwidth = measure_bandwidth()
     result = {"model": args.model, "weights": "random (real shape from the course catalog)",

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="build/benchmarks", help="folder for the GGUF files, CSV and JSON")
     args = parser.parse_args(argv)
 
-    from qwen_course import quantization_report as qr
+    from qwen_course.quantization import report as qr
 
     path, what, caveat = qr.measuring_model(args.model, real_shape=args.real_shape)
     out = Path(args.out)

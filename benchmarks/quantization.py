@@ -29,7 +29,7 @@ NUMERIC = ["weights_bytes", "estimate_bytes", "load_s", "ttft_s", "decode_tokens
 
 def summarise(runs: list[list]) -> list:
     """One Result per method holding the median of each number over the runs that measured it."""
-    from qwen_course.quantization_measure import Result
+    from qwen_course.quantization.measure import Result
 
     summary = []
     for rows in zip(*runs):
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from qwen_course import quantization_report as qr
+    from qwen_course.quantization import report as qr
     from qwen_course.hardware import detect
 
     from qwen_course.notebook import QUIET_LOGGERS
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
               "new_tokens": args.new_tokens, "load_average": os.getloadavg(), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "summary": [r.row() for r in summary]}
     if args.cpu_precision:
-        from qwen_course import quantization_cpu as qcpu
+        from qwen_course.precision import cpu as qcpu
 
         start = time.perf_counter()
         saved = qcpu.measure_cpu_precisions()

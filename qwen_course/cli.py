@@ -80,7 +80,7 @@ def cmd_doctor(args) -> None:
     from .doctor import report
 
     if args.measure_cpu:  # lesson 03's measurement now, so every notebook's pick uses this CPU's fastest precision
-        from .quantization_cpu import measure_cpu_precisions
+        from .precision import measure_cpu_precisions
 
         measure_cpu_precisions()
     data, text = report()

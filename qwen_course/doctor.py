@@ -51,7 +51,7 @@ def _precision(pick: dict) -> str:
 
 def _cpu_measurement() -> str:
     """Lesson 03's cached CPU precision for this machine, in a few words."""
-    from .quantization_cpu import cached_measurement
+    from .precision import cached_measurement
 
     saved = cached_measurement()
     if saved is None:

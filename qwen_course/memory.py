@@ -130,3 +130,42 @@ def estimate(model: str | catalog.Checkpoint, precision: str = "bf16", context: 
     kv = kv_bytes_per_token(ckpt, precision, route) * context * batch
     return Estimate(ckpt.id, precision, int(context), int(batch), catalog.param_count(ckpt).total, weights, kv,
                     overhead_bytes(ckpt, precision, context, batch, weights, route), route)
+
+
+# What a loaded model really occupies, to check the estimates above against.
+def _storages(tensor, seen: set, out: list) -> None:
+    """Every distinct storage behind a tensor, looking inside quantized and subclass tensors."""
+    import torch
+
+    if isinstance(tensor, (list, tuple)):
+        for t in tensor:
+            _storages(t, seen, out)
+        return
+    if not isinstance(tensor, torch.Tensor):
+        return
+    if hasattr(tensor, "__tensor_flatten__") and type(tensor) not in (torch.Tensor, torch.nn.Parameter):
+        names, _ = tensor.__tensor_flatten__()
+        for name in names:
+            _storages(getattr(tensor, name), seen, out)
+        return
+    if tensor.is_quantized:  # torch.ao qint8: int8 data plus per-channel scales and zero points
+        if tensor.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+            _storages([tensor.q_per_channel_scales(), tensor.q_per_channel_zero_points()], seen, out)
+        key = ("q", tensor.data_ptr())
+        if key not in seen:
+            seen.add(key)
+            out.append(tensor.numel() * tensor.element_size())
+        return
+    storage = tensor.untyped_storage()
+    key = (tensor.device.type, storage.data_ptr())
+    if key not in seen:
+        seen.add(key)
+        out.append(storage.nbytes())
+
+
+def loaded_bytes(model) -> int:
+    """Measured bytes of the loaded weights and buffers (tied weights counted once, packed int8 included)."""
+    seen, sizes = set(), []
+    for value in model.state_dict().values():
+        _storages(value, seen, sizes)
+    return int(sum(sizes))

@@ -34,13 +34,13 @@ class Pick(Table):
     offline: bool = False
     offline_reason: str = ""
     stand_in: str | None = None
-    route: str | None = None  # the quantization method key behind the precision (see qwen_course.quantization)
+    route: str | None = None  # the quantization method key behind the precision (see qwen_course.precision)
 
     @property
     def dtype_name(self) -> str:
         """The name of the dtype to load with (the compute dtype for quantized picks); no torch import."""
         if self.device == "cpu" and self.precision in ("int8", "int4"):
-            from .quantization import load_dtype_name
+            from .precision import load_dtype_name
 
             return load_dtype_name(self._route, "cpu")  # int8 kernels take fp32 activations, torchao int4 bf16
         return TORCH_DTYPES[self.precision]
@@ -63,7 +63,7 @@ class Pick(Table):
     @property
     def quantization_config(self):
         """The transformers config of the pick's route (bitsandbytes on CUDA, a torchao/quanto CPU winner), else None."""
-        from .quantization import quantization_config
+        from .precision import quantization_config
 
         return quantization_config(self._route)
 
@@ -78,7 +78,7 @@ class Pick(Table):
         """The step after `from_pretrained` that some picks need (torch.ao dynamic int8 on CPU); else the model as is."""
         if self.post_load is None:
             return model
-        from .quantization import apply_post_load
+        from .precision import apply_post_load
 
         return apply_post_load(model, self._route)
 
@@ -117,7 +117,7 @@ def _rules() -> dict:
     return load_json("picker.json")
 
 
-def _budget(hw: Hardware) -> int:
+def memory_budget(hw: Hardware) -> int:
     """Bytes a model may take: a share of the usable memory; on a detected CPU, after the Python/torch runtime."""
     rules = _rules()
     usable = hw.usable_memory
@@ -140,7 +140,7 @@ def _candidates(task: str, context: int) -> list[catalog.Checkpoint]:
 
 
 def _fits(est: Estimate, hw: Hardware, max_weights: int | None) -> bool:
-    if est.total_bytes > _budget(hw):
+    if est.total_bytes > memory_budget(hw):
         return False
     return max_weights is None or est.weights_bytes <= max_weights
 
@@ -245,7 +245,7 @@ def _choose(options, primary: str, int4_gain: float | None):
 
 
 def _reason(task, hw, ckpt, precision, est, precision_why, fallback) -> str:
-    where = f"{gb(_budget(hw))} usable on {hw.accelerator or hw.device}"
+    where = f"{gb(memory_budget(hw))} usable on {hw.accelerator or hw.device}"
     parts = [f"{ckpt.name} is the most capable {task} model that fits ({gb(est.total_bytes)} needed of {where})."]
     if precision == "int4":
         parts.append("4-bit NF4 lets a model at least twice as large fit as in 16-bit.")
@@ -260,9 +260,9 @@ def _reason(task, hw, ckpt, precision, est, precision_why, fallback) -> str:
 def _nothing_fits(task: str, hw: Hardware, smallest: Estimate | None, model: str) -> str:
     what = f"{model}" if model != "auto" else f"the smallest {task} option"
     need = f"{smallest.model_id} in {smallest.precision} needs {gb(smallest.total_bytes)}" if smallest else "nothing"
-    shorter = _longest_context(smallest, _budget(hw)) if smallest else 0
+    shorter = _longest_context(smallest, memory_budget(hw)) if smallest else 0
     hint = (f" With context={shorter:,} it would fit." if shorter >= 512 else " Free memory or use a larger machine.")
-    return (f"Not enough memory: {what} does not fit in {gb(_budget(hw))} usable on this "
+    return (f"Not enough memory: {what} does not fit in {gb(memory_budget(hw))} usable on this "
             f"{hw.device} (of {gb(hw.usable_memory)}); {need} with a {smallest.context if smallest else 0:,}-token "
             f"context.{hint}")
 

@@ -17,7 +17,7 @@ def load(name: str):
 
 
 def test_quantization_summary_is_the_median_of_runs_that_measured():
-    from qwen_course.quantization_measure import Result
+    from qwen_course.quantization.measure import Result
 
     bench = load("quantization")
     runs = [[Result("fp32", "fp32", "fp32", True, "runs here", decode_tokens_per_s=v, weights_bytes=10)]

@@ -88,10 +88,10 @@ def test_offline_build_json():
 
 
 def test_doctor_measure_cpu_caches_before_reporting(monkeypatch, capsys):
-    from qwen_course import cli, doctor, quantization_cpu
+    from qwen_course import cli, doctor, precision
 
     calls = []
-    monkeypatch.setattr(quantization_cpu, "measure_cpu_precisions", lambda: calls.append(1))
+    monkeypatch.setattr(precision, "measure_cpu_precisions", lambda: calls.append(1))
     monkeypatch.setattr(doctor, "report", lambda: ({"ready": True}, "qwen-course doctor: READY"))
     assert cli.main(["doctor", "--measure-cpu"]) in (0, None)
     assert calls == [1] and "READY" in capsys.readouterr().out

@@ -79,17 +79,17 @@ def test_cpu_int8_routes_match_what_loading_takes(kind):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from qwen_course import quantization, quantization_measure
+    from qwen_course import memory, precision
 
     path, ckpt = _stand_in_checkpoint(kind)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    measured = quantization_measure.weights_bytes(quantization.apply_post_load(model, "ao-dynamic-int8"))
+    measured = memory.loaded_bytes(precision.apply_post_load(model, "ao-dynamic-int8"))
     assert memory.weights_bytes(ckpt, "int8", route="ao-dynamic-int8") == pytest.approx(measured, rel=0.01)
     assert memory.weights_bytes(ckpt, "fp32") < measured  # the stand-in is mostly embedding: int8 adds a copy
-    if quantization.installed("torchao"):
+    if precision.installed("torchao"):
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
-                                                     quantization_config=quantization.quantization_config("torchao-int8"))
-        measured = quantization_measure.weights_bytes(model)
+                                                     quantization_config=precision.quantization_config("torchao-int8"))
+        measured = memory.loaded_bytes(model)
         assert memory.weights_bytes(ckpt, "int8", route="torchao-int8") == pytest.approx(measured, rel=0.01)
 
 

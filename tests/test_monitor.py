@@ -9,7 +9,7 @@ import pytest
 from qwen_course.monitor import (
     Monitor, RequestMetrics, cache_bytes, latency_summary, process_rss,
 )
-from qwen_course.monitor_health import (
+from qwen_course.monitor.health import (
     Expectations, decode_bound, health_check, measure_bandwidth, weight_bytes_per_token,
 )
 
@@ -197,7 +197,7 @@ def test_tracker_does_not_record_a_failed_request():
 
 
 def test_tracker_feeds_a_live_view():
-    from qwen_course.monitor_plots import LiveView
+    from qwen_course.monitor.plots import LiveView
 
     clock = FakeClock(step=0.3)
     live = LiveView(every_s=0.5, clock=FakeClock(step=0.1), mode="text", overhead=1.0)
@@ -214,7 +214,7 @@ def test_tracker_feeds_a_live_view():
 
 
 def test_live_view_keeps_drawing_overhead_small():
-    from qwen_course.monitor_plots import LiveView
+    from qwen_course.monitor.plots import LiveView
 
     live = LiveView(every_s=0.0, clock=FakeClock(step=1.0), mode="text", overhead=0.25)
     snap = {"tokens": 1, "elapsed_s": 1.0, "inter_token_s": []}
@@ -414,7 +414,7 @@ def agg():
 
 
 def test_plots_are_labelled(agg):
-    from qwen_course import monitor_plots as mp
+    from qwen_course.monitor import plots as mp
 
     mon = Monitor_with([metrics(label="a", batch_size=b, speed_gap=0.1 * b) for b in (1, 2, 4)])
     figs = [
@@ -434,7 +434,7 @@ def test_read_tensorboard_and_plot_scalars(tmp_path, agg):
     pytest.importorskip("tensorboard")
     from torch.utils.tensorboard import SummaryWriter
 
-    from qwen_course.monitor_plots import plot_scalars, read_tensorboard
+    from qwen_course.monitor.plots import plot_scalars, read_tensorboard
 
     writer = SummaryWriter(str(tmp_path / "run1"))
     for step in range(1, 4):
@@ -458,7 +458,7 @@ def test_read_tensorboard_and_plot_scalars(tmp_path, agg):
 
 
 def test_live_view_text_mode_prints(capsys):
-    from qwen_course.monitor_plots import LiveView
+    from qwen_course.monitor.plots import LiveView
 
     live = LiveView(every_s=0.0, clock=FakeClock(), mode="text")
     live.finish(metrics(label="x"))

@@ -12,7 +12,7 @@ from qwen_course.exercises import (
     check_kv_bytes, check_lowest_loss_step,
 )
 from qwen_course.exercises.lesson07 import CAUSES, histogram_quantile
-from qwen_course.monitor_health import Finding, HealthReport
+from qwen_course.monitor.health import Finding, HealthReport
 
 EXERCISES = 7
 

@@ -109,12 +109,13 @@ def _live_objects() -> dict:
 
     from starlette.testclient import TestClient
 
-    from qwen_course import exercises, serving_guard
+    from qwen_course import exercises
+    from qwen_course.serving import guard as serving_guard
     from qwen_course.monitor import RequestMetrics
-    from qwen_course.serving_load import LoadResult
-    from qwen_course.serving_plan import plan_deployment
+    from qwen_course.serving.load import LoadResult
+    from qwen_course.serving.plan import plan_deployment
 
-    httpx = serving.httpx()
+    httpx = serving.server.httpx()
     upstream = httpx.MockTransport(lambda request: httpx.Response(200, json={"ok": True}))
     app = serving_guard.build_app("http://127.0.0.1:1", serving_guard.GuardPolicy(max_tokens=32), api_key="k",
                                   transport=upstream)

@@ -14,7 +14,7 @@ import unicodedata
 import pytest
 
 from qwen_course import offline
-from qwen_course import offline_tokenizer as ot
+from qwen_course.offline import tokenizer as ot
 
 TEXTS = [
     "Hello world! It's a test, isn't it? We'll see; they'd agree.",  # English, contractions
@@ -392,7 +392,7 @@ def test_stale_or_broken_builds_are_replaced_atomically(built, monkeypatch):
         (folder / "config.json").write_text("{}")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(offline, "_write", crash)
+    monkeypatch.setattr(offline.checkpoint, "_write", crash)
     with pytest.raises(RuntimeError, match="disk full"):
         offline.build("qwen2.5")
     assert json.loads(marker.read_text())["fingerprint"] == "old"  # the old folder is untouched

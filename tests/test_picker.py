@@ -95,7 +95,7 @@ def test_cpu_precision_follows_measurement(monkeypatch, tmp_path):
     """The cached lesson-03 measurement decides on a detected CPU; without one the bf16 matmul test does."""
     import json
 
-    from qwen_course import quantization_cpu
+    from qwen_course.precision import cpu as quantization_cpu
 
     monkeypatch.setenv("QWEN_COURSE_HOME", str(tmp_path))
     hw = hardware.Hardware(device="cpu", ram_total=int(16e9), ram_available=int(16e9), cores=2)

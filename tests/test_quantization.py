@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from qwen_course import quantization as q
-from qwen_course import quantization_cpu as qcpu
+from qwen_course import quantization
+from qwen_course.precision import cpu as qcpu
+from qwen_course.precision import methods as q
 from qwen_course.hardware import Hardware, profile
 
 
@@ -51,7 +52,7 @@ def test_every_method_is_consistent():
         assert m.precision in q.PRECISIONS
         assert m.route in ("dtype", "config", "post-load", "prequantized")
         assert m.devices and m.stores
-    assert set(q.CPU_ROUTES.values()) <= set(q.METHODS)
+    assert set(qcpu.CPU_ROUTES.values()) <= set(q.METHODS)
 
 
 def test_unknown_method_lists_the_known_ones():
@@ -92,13 +93,13 @@ def test_installed_handles_odd_names():
 
 
 def test_methods_table_lists_every_method_with_a_reason():
-    table = q.methods(cpu_machine())
+    table = quantization.methods(cpu_machine())
     frame = table.to_frame()
     assert list(frame.columns) == ["method", "precision", "route", "runs here", "why / why not"]
     assert len(frame) == len(q.METHODS)
     assert "fp32" in table.runnable() and "fp16" not in table.runnable()
     assert "bitsandbytes" in str(table) and "<table" in table._repr_html_()
-    assert len(q.methods(cpu_machine(), include_prequantized=False).keys) < len(q.METHODS)
+    assert len(quantization.methods(cpu_machine(), include_prequantized=False).keys) < len(q.METHODS)
 
 
 # ---------------------------------------------------------------- configs and the post-load step
@@ -153,14 +154,14 @@ def test_post_load_int8_on_a_toy_model():
 # ---------------------------------------------------------------- the picker's CPU precision
 
 def test_no_cache_means_no_precision(course_home):
-    assert q.cpu_precision() is None
-    assert q.cpu_route("int8") == "ao-dynamic-int8"
-    assert q.cpu_route("bf16") == "bf16"
+    assert qcpu.cpu_precision() is None
+    assert qcpu.cpu_route("int8") == "ao-dynamic-int8"
+    assert qcpu.cpu_route("bf16") == "bf16"
 
 
 def test_cached_measurement_is_used(course_home):
     write_cache(measurement("bf16"))
-    assert q.cpu_precision() == "bf16"
+    assert qcpu.cpu_precision() == "bf16"
     assert qcpu.cached_measurement()["choice"] == "bf16"
 
 
@@ -171,13 +172,13 @@ def test_cached_measurement_is_used(course_home):
 ])
 def test_stale_or_broken_cache_is_ignored(course_home, change):
     write_cache(measurement(**change))
-    assert q.cpu_precision() is None
+    assert qcpu.cpu_precision() is None
 
 
 def test_unreadable_cache_is_ignored(course_home):
     qcpu.cache_path().parent.mkdir(parents=True, exist_ok=True)
     qcpu.cache_path().write_text("{not json")
-    assert q.cpu_precision() is None
+    assert qcpu.cpu_precision() is None
 
 
 def test_cached_only_false_measures_once(course_home, monkeypatch):
@@ -190,25 +191,25 @@ def test_cached_only_false_measures_once(course_home, monkeypatch):
         return saved
 
     monkeypatch.setattr(qcpu, "measure_cpu_precisions", fake_measure)
-    assert q.cpu_precision(cached_only=False) == "int8"
-    assert q.cpu_precision(cached_only=False) == "int8"
+    assert qcpu.cpu_precision(cached_only=False) == "int8"
+    assert qcpu.cpu_precision(cached_only=False) == "int8"
     assert len(calls) == 1
 
 
 def test_measured_int8_route_is_used_unless_uninstalled(course_home, monkeypatch):
     write_cache(measurement("int8", routes={"int8": "torchao-int8"}))
-    assert q.cpu_route("int8", measured=False) == "ao-dynamic-int8"  # a described machine: the default
+    assert qcpu.cpu_route("int8", measured=False) == "ao-dynamic-int8"  # a described machine: the default
     monkeypatch.setattr(q, "installed", lambda package: True)
-    assert q.cpu_route("int8") == "torchao-int8"
+    assert qcpu.cpu_route("int8") == "torchao-int8"
     monkeypatch.setattr(q, "installed", lambda package: package is None)
-    assert q.cpu_route("int8") == "ao-dynamic-int8"  # torchao uninstalled since: back to the built-in route
+    assert qcpu.cpu_route("int8") == "ao-dynamic-int8"  # torchao uninstalled since: back to the built-in route
     write_cache(measurement("int8", routes={"int8": "no-such-route"}))
-    assert q.cpu_route("int8") == "ao-dynamic-int8"
+    assert qcpu.cpu_route("int8") == "ao-dynamic-int8"
 
 
 def test_bad_precision_is_rejected():
     with pytest.raises(ValueError, match="int4"):
-        q.cpu_route("int3")
+        qcpu.cpu_route("int3")
 
 
 @pytest.mark.parametrize("choice, route", [("int8", "torchao-int8-dynamic"), ("bf16", "bf16"), ("fp32", "fp32")])
@@ -330,7 +331,7 @@ def test_measure_cpu_precisions_writes_a_valid_cache(course_home):
     assert all(r["error"] is None for r in saved["results"].values())
     assert saved["shape"]["layers"] == 1
     assert qcpu.cached_measurement() == json.loads(qcpu.cache_path().read_text())
-    assert q.cpu_precision() == saved["choice"]
+    assert qcpu.cpu_precision() == saved["choice"]
 
 
 # ---------------------------------------------------------------- measuring helpers
@@ -338,7 +339,7 @@ def test_measure_cpu_precisions_writes_a_valid_cache(course_home):
 def test_weights_bytes_counts_tied_once_and_quantized_small():
     import torch
 
-    from qwen_course.quantization_measure import weights_bytes
+    from qwen_course.memory import loaded_bytes as weights_bytes
 
     linear = torch.nn.Linear(256, 512)
     assert weights_bytes(linear) == (256 * 512 + 512) * 4
@@ -355,7 +356,7 @@ def test_weights_bytes_counts_tied_once_and_quantized_small():
 def test_drift_and_perplexity():
     import torch
 
-    from qwen_course.quantization_measure import drift, perplexity
+    from qwen_course.quantization.measure import drift, perplexity
 
     logits = torch.randn(10, 50)
     same = drift(logits, logits.clone())
@@ -371,8 +372,8 @@ def test_report_frame_and_plot():
     import matplotlib
 
     matplotlib.use("Agg")
-    from qwen_course.quantization_measure import Result
-    from qwen_course.quantization_report import frame, plot
+    from qwen_course.quantization.measure import Result
+    from qwen_course.quantization.report import frame, plot
 
     results = [Result("fp32", "fp32", "fp32", True, "runs here", 4_000_000, None, 0.1, 0.05, 20.0, 1.0, 0.0),
                Result("bf16", "bf16", "bf16", True, "runs here", 2_000_000, None, 0.1, 0.04, 25.0, 0.99, 1e-4),
@@ -385,7 +386,7 @@ def test_report_frame_and_plot():
 
 
 def test_real_shape_refuses_vision_models():
-    from qwen_course.quantization_report import real_shape_checkpoint
+    from qwen_course.quantization.report import real_shape_checkpoint
 
     with pytest.raises(ValueError, match="vision"):
         real_shape_checkpoint("Qwen/Qwen3-VL-2B-Instruct")
@@ -422,7 +423,7 @@ def test_checks_placeholder_solution_and_mistakes():
 
 def test_prediction_checks_use_the_measurements():
     from qwen_course.exercises import check_fastest_method, check_turn_choice
-    from qwen_course.quantization_measure import Result
+    from qwen_course.quantization.measure import Result
 
     results = [Result("fp32", "fp32", "fp32", True, decode_tokens_per_s=8.0),
                Result("ao-dynamic-int8", "torch.ao dynamic int8", "int8", True, decode_tokens_per_s=16.0),

@@ -82,7 +82,7 @@ def check_fastest_method(answer, results) -> CheckResult:
 
 def check_turn_choice(answer, measurement: dict, prompt_tokens: int = 2000, answer_tokens: int = 50) -> CheckResult:
     """Which measured CPU route (or its precision) finishes a long-prompt, short-answer turn first."""
-    from ..quantization_cpu import turn_seconds
+    from ..precision import turn_seconds
 
     rows = {k: r for k, r in measurement.get("results", {}).items() if r.get("error") is None}
     times = {k: turn_seconds(r, prompt_tokens, answer_tokens) for k, r in rows.items()}

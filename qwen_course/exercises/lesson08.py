@@ -91,7 +91,7 @@ def check_deployment(answer, model: str = "Qwen/Qwen3-32B", gpus: int = 2, memor
     def verify(command):
         from .. import catalog
         from ..memory import kv_bytes_per_token
-        from ..serving_plan import reasoning_parser, served_weights_bytes, valid_tensor_parallel
+        from ..serving import reasoning_parser, served_weights_bytes, valid_tensor_parallel
 
         argv = shlex.split(command) if isinstance(command, str) else None
         if not argv or argv[:2] != ["vllm", "serve"] or len(argv) < 3:

@@ -1,0 +1,113 @@
+"""Build a stand-in: seeded random weights of the kind's architecture, the real tokenizer, Qwen's template, a marker."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from .._paths import home
+from .kinds import EOS_IDS, KINDS, Kind, kind
+from .processor import write_processor_files
+from .store import FORMAT_VERSION, MARKER, fingerprint, publish, read_marker
+from .tokenizer import chat_template, install_tokenizer, tokenizer_fingerprint
+
+SEED = 20240919  # Qwen2.5's release date: every build draws the same weights
+
+
+def path_for(name: str) -> Path:
+    """Where a kind's tiny checkpoint lives (built or not)."""
+    return home() / "models" / kind(name).name
+
+
+def _fingerprint(spec: Kind) -> str:
+    """What a build depends on: the recipe, the template text, the seed and the tokenizer recipe."""
+    return fingerprint(asdict(spec), chat_template(spec.template), SEED, tokenizer_fingerprint(spec.flavour))
+
+
+def is_built(name: str) -> bool:
+    """True when the kind's folder holds a finished build of the current recipe."""
+    marker = read_marker(path_for(name))
+    return bool(marker) and marker.get("fingerprint") == _fingerprint(kind(name))
+
+
+def build(name: str, force: bool = False) -> Path:
+    """The folder of a kind's tiny checkpoint, built on first use (seeded, atomic) and reused afterwards."""
+    spec = kind(name)
+    if force or not is_built(name):
+        publish(path_for(name), lambda folder: _write(spec, folder), lambda _: is_built(name))
+    return path_for(name)
+
+
+def build_all(force: bool = False) -> dict[str, Path]:
+    """Build every kind (CI and workshops call this once), returning kind -> folder."""
+    return {name: build(name, force=force) for name in KINDS}
+
+
+VISION_TOKEN_IDS = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
+                        vision_end_token_id=151653)  # fmt: skip
+TOP_LEVEL_KEYS = ("tie_word_embeddings", "bos_token_id", "eos_token_id")
+
+
+def _config(spec: Kind):
+    """The transformers config of the tiny model; VL configs nest text and vision parts, as in v5."""
+    from transformers import AutoConfig
+
+    if not spec.is_vision:
+        return AutoConfig.for_model(spec.model_type, architectures=[spec.architecture], **spec.config)
+    top = {key: spec.config[key] for key in TOP_LEVEL_KEYS}
+    text = {key: value for key, value in spec.config.items() if key not in top}
+    return AutoConfig.for_model(
+        spec.model_type, architectures=[spec.architecture], text_config=text, vision_config=spec.vision,
+        **VISION_TOKEN_IDS, **top,
+    )
+
+
+def _model(spec: Kind):
+    """Random weights from a fixed seed, stored in bfloat16 like Qwen's checkpoints."""
+    import torch
+    import transformers
+
+    torch.manual_seed(SEED)
+    model = getattr(transformers, spec.architecture)(_config(spec))
+    return model.to(torch.bfloat16).eval()
+
+
+def _generation_config(spec: Kind):
+    """Qwen's recommended sampling, with both end-of-turn ids as eos."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        do_sample=True, bos_token_id=151643, pad_token_id=151643, eos_token_id=EOS_IDS, **spec.sampling
+    )
+
+
+def _marker(spec: Kind, model) -> dict:
+    """What a learner (and `is_built`) reads to know this folder is a random stand-in, not the real model."""
+    return {
+        "format": FORMAT_VERSION,
+        "fingerprint": _fingerprint(spec),
+        "kind": spec.name,
+        "family": spec.family,
+        "stands_in_for": spec.stands_in_for,
+        "architecture": spec.architecture,
+        "model_type": spec.model_type,
+        "tokenizer": spec.flavour,
+        "chat_template": f"qwen_course/data/templates/{spec.template}.jinja",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "random_weights": True,
+        "seed": SEED,
+        "note": "Tiny random-weight stand-in for offline mode: real architecture class, tokenizer and chat "
+        "template; generated text is meaningless.",
+    }
+
+
+def _write(spec: Kind, folder: Path) -> None:
+    """Save model, tokenizer (+ processor), generation config and marker into `folder` (marker last)."""
+    model = _model(spec)
+    model.generation_config = _generation_config(spec)
+    model.save_pretrained(folder)
+    install_tokenizer(spec.flavour, folder, spec.template, spec.config["max_position_embeddings"])
+    if spec.is_vision:
+        write_processor_files(spec.model_type, spec.image_processor, folder)
+    (folder / MARKER).write_text(json.dumps(_marker(spec, model), indent=2), encoding="utf-8")

@@ -1,0 +1,113 @@
+"""The offline stand-ins: one tiny twin per Qwen architecture, with the real checkpoint it imitates and its recipe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EOS_IDS = [151645, 151643]  # <|im_end|>, <|endoftext|>
+# Shapes shared by every stand-in: big real vocabulary (embedding rows > tokenizer size), everything else tiny.
+TINY = dict(vocab_size=151936, hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, rms_norm_eps=1e-6, hidden_act="silu",
+            bos_token_id=151643, eos_token_id=151645)  # fmt: skip
+# Recommended sampling: Qwen2.5 Instruct's generation_config; Qwen3 thinking and non-thinking (QWEN_FACTS 3.5).
+# The VL stand-ins take their family's instruct values (Qwen3-VL Instruct does not think).
+QWEN2_5_SAMPLING = dict(temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05)
+QWEN3_THINKING_SAMPLING = dict(temperature=0.6, top_p=0.95, top_k=20)
+QWEN3_INSTRUCT_SAMPLING = dict(temperature=0.7, top_p=0.8, top_k=20)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One stand-in: which real checkpoint it imitates and how to configure its tiny twin."""
+
+    name: str
+    family: str
+    stands_in_for: str
+    architecture: str
+    model_type: str
+    flavour: str  # tokenizer flavour (tokenizer.FLAVOURS)
+    template: str  # chat template in qwen_course/data/templates
+    sampling: dict
+    config: dict
+    vision: dict | None = None
+    image_processor: dict | None = None
+
+    @property
+    def is_vision(self) -> bool:
+        """Vision-language kinds have a vision tower and a processor."""
+        return self.vision is not None
+
+
+CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
+
+
+KINDS = {
+    "qwen2.5": Kind(
+        name="qwen2.5", family="Qwen2.5", stands_in_for="Qwen/Qwen2.5-0.5B-Instruct", architecture="Qwen2ForCausalLM",
+        model_type="qwen2", flavour="qwen2.5", template="qwen2_5", sampling=QWEN2_5_SAMPLING,
+        config=dict(TINY, max_position_embeddings=32768, rope_theta=1e6, tie_word_embeddings=True),
+    ),
+    "qwen3": Kind(
+        name="qwen3", family="Qwen3", stands_in_for="Qwen/Qwen3-0.6B", architecture="Qwen3ForCausalLM",
+        model_type="qwen3", flavour="qwen3", template="qwen3", sampling=QWEN3_THINKING_SAMPLING,
+        # head_dim is explicit and heads*head_dim (128) > hidden (64), as in Qwen3-0.6B (16*128 > 1024).
+        config=dict(TINY, head_dim=32, max_position_embeddings=40960, rope_theta=1e6, tie_word_embeddings=True),
+    ),
+    "qwen3-moe": Kind(
+        name="qwen3-moe", family="Qwen3 MoE", stands_in_for="Qwen/Qwen3-30B-A3B", architecture="Qwen3MoeForCausalLM",
+        model_type="qwen3_moe", flavour="qwen3", template="qwen3", sampling=QWEN3_THINKING_SAMPLING,
+        config=dict(TINY, head_dim=32, max_position_embeddings=40960, rope_theta=1e6, tie_word_embeddings=False,
+                    num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True,
+                    decoder_sparse_step=1, mlp_only_layers=[], router_aux_loss_coef=0.001),
+    ),
+    "qwen2.5-vl": Kind(
+        name="qwen2.5-vl", family="Qwen2.5-VL", stands_in_for="Qwen/Qwen2.5-VL-3B-Instruct",
+        architecture="Qwen2_5_VLForConditionalGeneration", model_type="qwen2_5_vl", flavour="qwen2.5",
+        template="qwen2_5_vl", sampling=QWEN2_5_SAMPLING,
+        # mrope_section sums to head_dim/2 (8), in Qwen's 16:24:24 proportions.
+        config=dict(TINY, max_position_embeddings=128000, tie_word_embeddings=True,
+                    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]}),
+        vision=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=14, spatial_merge_size=2,
+                    temporal_patch_size=2, window_size=112, fullatt_block_indexes=[1], out_hidden_size=64,
+                    tokens_per_second=2, hidden_act="silu"),
+        image_processor=dict(patch_size=14, merge_size=2, temporal_patch_size=2, min_pixels=3136,
+                             max_pixels=12845056, image_mean=CLIP_MEAN, image_std=CLIP_STD),
+    ),
+    "qwen3-vl": Kind(
+        name="qwen3-vl", family="Qwen3-VL", stands_in_for="Qwen/Qwen3-VL-2B-Instruct",
+        architecture="Qwen3VLForConditionalGeneration", model_type="qwen3_vl", flavour="qwen3", template="qwen3_vl",
+        sampling=QWEN3_INSTRUCT_SAMPLING,
+        # mrope_section sums to head_dim/2 (16), in Qwen's 24:20:20 proportions, interleaved as in Qwen3-VL.
+        config=dict(TINY, head_dim=32, max_position_embeddings=262144, tie_word_embeddings=True,
+                    rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_section": [6, 5, 5],
+                                     "mrope_interleaved": True}),
+        vision=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=16, spatial_merge_size=2,
+                    temporal_patch_size=2, out_hidden_size=64, num_position_embeddings=2304,
+                    deepstack_visual_indexes=[0], hidden_act="gelu_pytorch_tanh"),
+        image_processor=dict(patch_size=16, merge_size=2, temporal_patch_size=2, image_mean=[0.5] * 3,
+                             image_std=[0.5] * 3, size={"shortest_edge": 65536, "longest_edge": 16777216}),
+    ),
+}  # fmt: skip
+
+
+MODEL_TYPE_TO_KIND = {
+    "qwen2": "qwen2.5", "qwen3": "qwen3", "qwen3_moe": "qwen3-moe", "qwen2_5_vl": "qwen2.5-vl",
+    "qwen2_vl": "qwen2.5-vl", "qwen3_vl": "qwen3-vl", "qwen3_vl_moe": "qwen3-vl",
+}  # fmt: skip
+
+
+def kind(name: str) -> Kind:
+    """Look a kind up, or say which ones exist."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown offline model kind {name!r}; choose one of {list(KINDS)}") from None
+
+
+def kind_for(model_type: str) -> str:
+    """The stand-in kind for a transformers `model_type` (e.g. from a real checkpoint's config.json)."""
+    try:
+        return MODEL_TYPE_TO_KIND[model_type]
+    except KeyError:
+        known = sorted(MODEL_TYPE_TO_KIND)
+        raise ValueError(f"no offline stand-in for model_type {model_type!r}; known: {known}") from None

@@ -1,0 +1,20 @@
+"""Quantization for lesson 03: which methods run here (`table`), what one costs and buys on a model (`measure`), and
+every method compared on one model (`report`). The methods themselves, and how to load with each, are the core's
+`qwen_course.precision`; the names a lesson needs from it are re-exported here.
+"""
+
+from ..precision import (
+    METHODS, Method, apply_post_load, availability, cache_path, cached_measurement, installed, load_dtype,
+    measure_cpu_precisions, quantization_config,
+)
+from .measure import DRIFT_TEXT, Result, drift, greedy_config, next_token_logits, perplexity, speed, text_ids
+from .report import compare, estimated_bytes, frame, measuring_model, plot, real_shape_checkpoint
+from .table import MethodTable, methods
+
+__all__ = [
+    "METHODS", "Method", "apply_post_load", "availability", "cache_path", "cached_measurement", "installed",
+    "load_dtype", "measure_cpu_precisions", "quantization_config",
+    "DRIFT_TEXT", "Result", "drift", "greedy_config", "next_token_logits", "perplexity", "speed", "text_ids",
+    "compare", "estimated_bytes", "frame", "measuring_model", "plot", "real_shape_checkpoint",
+    "MethodTable", "methods",
+]  # fmt: skip
