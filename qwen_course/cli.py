@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 
 from . import __version__
@@ -18,6 +20,59 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
         self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `qwen-course pick: argument --memory-gb: ...`, exit 2, no usage dump."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _number(text: str, kind=float):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def memory_gb(text: str) -> float:
+    """--memory-gb: a finite number of gigabytes above zero (what the model may use)."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the memory a model may use in GB, above 0 (e.g. 16)")
+    return value
+
+
+def tokens(minimum: int):
+    """--context/--batch: a whole number >= `minimum`."""
+    def parse(text: str) -> int:
+        value = _number(text, int)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {minimum} or more"
+                                             + (" (0 means weights only, no KV cache)" if minimum == 0 else ""))
+        return value
+    return parse
+
+
+def compute_capability(text: str) -> tuple[int, int]:
+    """--compute-capability: MAJOR or MAJOR.MINOR, e.g. 7, 7.0 (V100), 7.5 (T4), 8.9 (L4), 9.0 (H100)."""
+    from .hardware import parse_compute_capability
+
+    try:
+        return parse_compute_capability(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _emit(args, data, text: str) -> None:
@@ -45,33 +100,44 @@ def cmd_estimate(args) -> None:
     from . import catalog, memory
 
     try:
-        est = memory.estimate(args.model, args.precision, args.context, args.batch, route=args.route)
+        catalog.get(args.model)
     except catalog.UnknownModelError as exc:
-        raise CliError(str(exc))
-    except ValueError as exc:
-        raise CliError(str(exc))
+        raise CliError(f"model: {exc}")
+    try:
+        est = memory.estimate(args.model, args.precision, args.context, args.batch, route=args.route)
+    except ValueError as exc:  # the route and the context limit are the options memory can refuse
+        option = "--route" if args.route and "route" in str(exc) else "--context" if "context" in str(exc) else ""
+        raise CliError(f"{option}: {exc}" if option else str(exc))
     _emit(args, est.to_dict(), str(est))
 
 
 def _hardware(args):
     from . import hardware
 
-    if args.device or args.memory_gb:
-        if not (args.device and args.memory_gb):
+    if args.device is not None or args.memory_gb is not None:
+        if args.device is None or args.memory_gb is None:
             raise CliError("--device and --memory-gb go together (memory is what the model may use)")
-        extra = {"compute_capability": tuple(int(x) for x in args.compute_capability.split("."))} if args.compute_capability else {}
+        if args.compute_capability and args.device != "cuda":
+            raise CliError(f"--compute-capability describes a CUDA GPU; --device is {args.device}")
+        extra = {"compute_capability": args.compute_capability} if args.compute_capability else {}
         return hardware.describe(args.device, args.memory_gb, **extra)
+    if args.compute_capability:
+        raise CliError("--compute-capability describes a GPU: give --device cuda and --memory-gb with it")
     return hardware.detect()
 
 
 def cmd_pick(args) -> None:
     from . import catalog, picker
 
+    if args.context < 1:
+        raise CliError("--context: pick budgets for a conversation, so give 1 or more tokens (estimate takes 0)")
     try:
         p = picker.pick(args.task, _hardware(args), args.context, model=args.model)
     except picker.NothingFitsError as exc:
         raise CliError(str(exc), code=2)
-    except (catalog.UnknownModelError, ValueError) as exc:
+    except catalog.UnknownModelError as exc:
+        raise CliError(f"--model: {exc}")
+    except ValueError as exc:
         raise CliError(str(exc))
     _emit(args, p.to_dict(), str(p))
 
@@ -89,12 +155,22 @@ def cmd_doctor(args) -> None:
 
         text = markdown(data)
     _emit(args, data, text)
+    blocking = [c["check"] for c in data.get("checks", []) if c["status"] == "blocking"]
+    if blocking:  # exit non-zero exactly when the course cannot run here
+        raise CliError("NOT READY: " + "; ".join(blocking) + " (see the report above)")
 
 
 def cmd_prefetch(args) -> None:
+    from .hardware import profiles
     from .prefetch import prefetch, summary
 
-    hw = _hardware(args) if (args.device or args.memory_gb or not args.machine) else None
+    known = profiles()
+    for name in args.machine or []:  # check every argument before anything waits on the network
+        if name not in known:
+            raise CliError(f"--machine: unknown machine profile {name!r}; known: {', '.join(known)}")
+    if args.machine and (args.device is not None or args.memory_gb is not None):
+        raise CliError("--machine and --device/--memory-gb both describe machines: give one or the other")
+    hw = _hardware(args) if not args.machine else None
     try:
         data = prefetch(args.task or ["chat"], hw, context=args.context, machines=args.machine,
                         cache_dir=args.cache_dir, bundle=args.bundle, quiet=args.json)
@@ -124,7 +200,7 @@ def cmd_progress(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="qwen-course", description="Size Qwen models to your machine for the Qwen course.")
+    top = _Parser(prog="qwen-course", description="Size Qwen models to your machine for the Qwen course.")
     top.add_argument("--version", action="version", version=f"qwen-course {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
 
@@ -136,9 +212,10 @@ def parser() -> argparse.ArgumentParser:
 
     def machine(p):
         p.add_argument("--device", choices=("cpu", "cuda", "mps"), help="describe a machine instead of detecting this one")
-        p.add_argument("--memory-gb", type=float, help="memory the model may use: VRAM on a GPU, RAM on a CPU")
-        p.add_argument("--compute-capability", help="CUDA compute capability of the described GPU, e.g. 7.5")
-        p.add_argument("--context", type=int, default=4096, help="tokens of context to budget for (default 4096)")
+        p.add_argument("--memory-gb", type=memory_gb, help="memory the model may use: VRAM on a GPU, RAM on a CPU")
+        p.add_argument("--compute-capability", type=compute_capability,
+                       help="CUDA compute capability of the described GPU, e.g. 7.0 (V100), 7.5 (T4), 8.9 (L4)")
+        p.add_argument("--context", type=tokens(1), default=4096, help="tokens of context to budget for (default 4096)")
 
     doc = command("doctor", cmd_doctor, "hardware and environment report")
     doc.add_argument("--markdown", action="store_true", help="print a Markdown block to paste into an issue")
@@ -146,31 +223,37 @@ def parser() -> argparse.ArgumentParser:
                      help="measure this CPU's fastest precision now (about 30 s; lesson 03 does it otherwise)")
     command("models", cmd_models, "the Qwen catalog").add_argument("--task", choices=TASKS)
     est = command("estimate", cmd_estimate, "memory a model needs")
-    est.add_argument("model")
+    est.add_argument("model", type=nonempty)
     est.add_argument("--precision", choices=PRECISIONS, default="bf16")
-    est.add_argument("--context", type=int, default=4096)
-    est.add_argument("--batch", type=int, default=1)
-    est.add_argument("--route", help="a CPU quantization route, e.g. ao-dynamic-int8 (what that route really keeps)")
+    est.add_argument("--context", type=tokens(0), default=4096, help="tokens of context (0: the weights alone)")
+    est.add_argument("--batch", type=tokens(1), default=1)
+    est.add_argument("--route", type=nonempty,
+                     help="a CPU quantization route, e.g. ao-dynamic-int8 (what that route really keeps)")
     pk = command("pick", cmd_pick, "the model this machine should use")
     pk.add_argument("--task", choices=TASKS, default="chat")
-    pk.add_argument("--model", default="auto", help="a specific catalog id instead of the best fit")
+    pk.add_argument("--model", type=nonempty, default="auto", help="a specific catalog id instead of the best fit")
     machine(pk)
     pf = command("prefetch", cmd_prefetch, "download what pick chooses, for a workshop without network")
     pf.add_argument("--task", choices=TASKS, action="append", help="repeat for several tasks (default: chat)")
-    pf.add_argument("--machine", action="append", metavar="PROFILE",
+    pf.add_argument("--machine", action="append", type=nonempty, metavar="PROFILE",
                     help="a machine profile to prefetch for (t4, laptop-8gb, ...); repeat; default: this machine")
-    pf.add_argument("--cache-dir", help="the shared cache to fill (default: the Hugging Face cache)")
-    pf.add_argument("--bundle", metavar="DIR", help="also write an offline bundle: cache + wheels + install script")
+    pf.add_argument("--cache-dir", type=nonempty, help="the shared cache to fill (default: the Hugging Face cache)")
+    pf.add_argument("--bundle", type=nonempty, metavar="DIR",
+                    help="also write an offline bundle: cache + wheels + install script")
     machine(pf)
     command("progress", cmd_progress, "which exercises pass in your executed notebooks").add_argument(
-        "--notebooks", default="notebooks", help="folder with your saved notebooks (default: notebooks)")
+        "--notebooks", type=nonempty, default=None,
+        help="folder with your saved notebooks (default: ./notebooks from the course root, else this folder)")
     off = command("offline", cmd_offline, "build the tiny offline stand-in models")
     off.add_argument("action", choices=("build",))
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and usage errors (2, already one line on stderr)
+        return int(exc.code or 0)
     try:
         args.func(args)
     except CliError as exc:
@@ -179,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"qwen-course {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if os.environ.get("QWEN_COURSE_DEBUG"):
+            raise
+        print(f"qwen-course {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(QWEN_COURSE_DEBUG=1 shows the traceback; please report it)", file=sys.stderr)
+        return 3
     return 0
 
 

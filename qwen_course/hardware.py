@@ -182,15 +182,31 @@ def profiles() -> dict:
     return load_json("machines.json")["profiles"]
 
 
+def parse_compute_capability(value) -> tuple[int, int]:
+    """A CUDA compute capability from "7", "7.0", 7.5 or (7, 5): (major, minor); ValueError says what is valid."""
+    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(isinstance(v, int) for v in value):
+        major, minor = value[0], value[1] if len(value) == 2 else 0
+    else:
+        text = str(value).strip()
+        parts = text.split(".")
+        if len(parts) > 2 or not all(p.isdigit() for p in parts):
+            raise ValueError(f"{value!r} is not a compute capability: use MAJOR.MINOR such as 7.0 (V100), 7.5 (T4), "
+                             "8.0 (A100), 8.9 (L4) or 9.0 (H100)")
+        major, minor = int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
+    if not (1 <= major <= 20 and 0 <= minor <= 9):
+        raise ValueError(f"{value!r} is not a CUDA compute capability (major 1-20, minor 0-9; e.g. 7.5 for a T4)")
+    return major, minor
+
+
 def describe(device: str, memory_gb: float, **extra) -> Hardware:
     """A machine described rather than detected: `memory_gb` is what the model may use (VRAM on GPU, RAM on CPU)."""
     if device not in ("cpu", "cuda", "mps"):
         raise ValueError(f"unknown device {device!r}: use cpu, cuda or mps")
-    if memory_gb <= 0:
-        raise ValueError(f"memory must be positive, got {memory_gb} GB")
+    if isinstance(memory_gb, bool) or not isinstance(memory_gb, (int, float)) or not 0 < memory_gb < float("inf"):
+        raise ValueError(f"memory must be a finite number of GB above 0, got {memory_gb!r}")
     memory = int(memory_gb * 1e9)
     cc = extra.pop("compute_capability", (8, 0) if device == "cuda" else None)
-    cc = tuple(cc) if cc else None
+    cc = parse_compute_capability(cc) if cc else None
     bf16 = extra.pop("bf16_fast", bool(cc and cc >= (8, 0)))
     online, why = online_status()
     hw = Hardware(device=device, ram_total=memory, ram_available=memory, cores=extra.pop("cores", 2),

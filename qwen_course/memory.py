@@ -115,10 +115,12 @@ def overhead_bytes(model: str | catalog.Checkpoint, precision: str, context: int
 
 def estimate(model: str | catalog.Checkpoint, precision: str = "bf16", context: int = 4096, batch: int = 1,
              route: str | None = None) -> Estimate:
-    """Weights + KV cache + overhead for `batch` sequences of `context` tokens (`route`: a CPU quantization route)."""
+    """Weights + KV cache + overhead for `batch` sequences of `context` tokens (`route`: a CPU quantization route).
+
+    `context=0` answers "what do the weights alone take": weights and overhead, no KV cache."""
     ckpt = catalog.get(model)
-    if int(context) != context or context < 1:
-        raise ValueError(f"context must be a positive number of tokens, got {context!r}")
+    if isinstance(context, bool) or int(context) != context or context < 0:
+        raise ValueError(f"context must be a whole number of tokens >= 0 (0: weights only), got {context!r}")
     if int(batch) != batch or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
     limit = ckpt.max_context

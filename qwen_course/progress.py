@@ -27,11 +27,23 @@ def notebook_results(path: Path) -> dict[str, str]:
     return found
 
 
-def progress(folder: str | Path = "notebooks") -> dict:
+def notebooks_folder(folder: str | Path | None = None) -> Path:
+    """The folder to read: the one given, else ./notebooks (the course root), else this folder if it holds lessons."""
+    if folder is not None:
+        path = Path(folder)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no folder {path}: pass --notebooks with the folder of your saved notebooks")
+        return path
+    for path in (Path("notebooks"), Path(".")):
+        if path.is_dir() and any(path.glob("[0-9][0-9]_*.ipynb")):
+            return path
+    raise FileNotFoundError("no course notebooks here or in ./notebooks: run this in the course folder, "
+                            "or pass --notebooks with the folder of your saved notebooks")
+
+
+def progress(folder: str | Path | None = None) -> dict:
     """Per notebook, each exercise's status, and the totals."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no folder {folder}: run this where your course notebooks are, or pass --notebooks")
+    folder = notebooks_folder(folder)
     lessons = {p.name: notebook_results(p) for p in sorted(folder.glob("[0-9][0-9]_*.ipynb"))}
     statuses = [s for checks in lessons.values() for s in checks.values()]
     return {"notebooks": lessons, "passed": statuses.count("PASS"), "total": len(statuses)}

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,94 @@ def test_doctor_measure_cpu_caches_before_reporting(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "report", lambda: ({"ready": True}, "qwen-course doctor: READY"))
     assert cli.main(["doctor", "--measure-cpu"]) in (0, None)
     assert calls == [1] and "READY" in capsys.readouterr().out
+
+
+# ---- every option with bad values: non-zero exit, one line on stderr that names the option, no traceback ----
+BAD = {
+    ("pick", "--task"): ["nope", ""],
+    ("pick", "--model"): ["", "Qwen/Qwen9-1B"],
+    ("pick", "--device"): ["gpu", ""],
+    ("pick", "--memory-gb"): ["0", "-1", "inf", "nan", "abc", ""],
+    ("pick", "--compute-capability"): ["abc", "7.5.1", "", "0.5", "99"],
+    ("pick", "--context"): ["0", "-5", "abc", "", "1.5"],
+    ("estimate", "--precision"): ["fp8", ""],
+    ("estimate", "--context"): ["-1", "abc", "", "2e9"],
+    ("estimate", "--batch"): ["0", "-1", "abc"],
+    ("estimate", "--route"): ["nope", ""],
+    ("estimate", "model"): ["", "Qwen/Qwen9-1B"],
+    ("models", "--task"): ["nope", ""],
+    ("prefetch", "--task"): ["nope"],
+    ("prefetch", "--machine"): ["bogus", ""],
+    ("prefetch", "--cache-dir"): [""],
+    ("prefetch", "--bundle"): [""],
+    ("prefetch", "--memory-gb"): ["0", "nan"],
+    ("progress", "--notebooks"): ["/no/such/folder", ""],
+    ("offline", "action"): ["rebuild"],
+}
+DESCRIBED = ["--device", "cuda", "--memory-gb", "16"]
+
+
+def argv_for(command, option, value):
+    if option in ("model", "action"):
+        return [command, value]
+    base = {"estimate": [command, "Qwen/Qwen3-8B"]}.get(command, [command])
+    extra = DESCRIBED if command == "pick" and option not in ("--device", "--memory-gb") else []
+    if option == "--compute-capability":
+        extra = DESCRIBED
+    if option in ("--device", "--memory-gb") and command == "pick":
+        extra = ["--memory-gb", "16"] if option == "--device" else ["--device", "cuda"]
+    return base + extra + [option, value]
+
+
+@pytest.mark.parametrize("command,option,value", [(c, o, v) for (c, o), vs in BAD.items() for v in vs])
+def test_bad_values_get_one_line_naming_the_option(command, option, value, capsys, monkeypatch):
+    from qwen_course import cli
+
+    monkeypatch.setattr("qwen_course.hardware.online_status", lambda: (False, "test"))
+    code = cli.main(argv_for(command, option, value))
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code not in (0, None), f"{command} {option}={value!r} was accepted"
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert option in lines[0] or (option in ("model", "action") and (option in lines[0] or value in lines[0])), lines[0]
+
+
+def test_compute_capability_forms_are_equivalent():
+    from qwen_course.hardware import describe, parse_compute_capability
+
+    assert parse_compute_capability("7") == parse_compute_capability("7.0") == parse_compute_capability((7,)) == (7, 0)
+    assert describe("cuda", 16, compute_capability="7").compute_capability == (7, 0)
+    code, out, err = run("pick", *DESCRIBED, "--compute-capability", "7", "--json")
+    assert code == 0, err
+    assert json.loads(out) == json.loads(run("pick", *DESCRIBED, "--compute-capability", "7.0", "--json")[1])
+
+
+def test_estimate_context_zero_is_the_weights_alone():
+    code, out, err = run("estimate", "Qwen/Qwen3-8B", "--context", "0", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["kv_cache_bytes"] == 0 and data["total_bytes"] == data["weights_bytes"] + data["overhead_bytes"]
+
+
+def test_progress_finds_the_notebooks_from_the_course_root(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from qwen_course import cli
+
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "notebooks" / "00_setup_and_hardware.ipynb", tmp_path / "notebooks")
+    for where in (tmp_path, tmp_path / "notebooks"):
+        monkeypatch.chdir(where)
+        assert cli.main(["progress", "--json"]) == 0
+        assert list(json.loads(capsys.readouterr().out)["notebooks"]) == ["00_setup_and_hardware.ipynb"]
+
+
+def test_prefetch_checks_its_arguments_before_the_network(monkeypatch, capsys):
+    from qwen_course import cli
+
+    def never(*a, **k):
+        raise AssertionError("the network was consulted before the arguments were checked")
+
+    monkeypatch.setattr("qwen_course.hardware.online_status", never)
+    assert cli.main(["prefetch", "--machine", "t4", "--machine", "bogus"]) == 1
+    assert "--machine" in capsys.readouterr().err

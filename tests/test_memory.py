@@ -44,13 +44,21 @@ def test_fp32_doubles_bf16():
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"precision": "int3"}, "unknown precision"),
-    ({"context": 0}, "positive"),
+    ({"context": -1}, ">= 0"),
+    ({"context": 1.5}, ">= 0"),
+    ({"context": True}, ">= 0"),
     ({"context": 10**7}, "at most"),
     ({"batch": 0}, "positive"),
 ])
 def test_bad_inputs(kwargs, match):
     with pytest.raises(ValueError, match=match):
         memory.estimate("Qwen/Qwen3-0.6B", **kwargs)
+
+
+def test_context_zero_is_the_weights_alone():
+    est = memory.estimate("Qwen/Qwen3-8B", "bf16", 0)
+    assert est.kv_cache_bytes == 0 and est.total_bytes == est.weights_bytes + est.overhead_bytes
+    assert est.total_bytes < memory.estimate("Qwen/Qwen3-8B", "bf16", 1).total_bytes
 
 
 def test_estimate_renders():
