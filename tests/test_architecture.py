@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "qwen_course"
 LAYERS = {
-    "base": {"", "_paths", "_display"},
+    "base": {"", "_paths", "_display", "_quiet"},
     "facts and machine": {"hardware", "catalog", "memory", "precision"},
     "offline": {"offline"},
     "choosing": {"picker"},

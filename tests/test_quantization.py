@@ -261,19 +261,85 @@ def test_config_routes_need_no_step_after_loading(course_home):
     assert p.after_load(toy) is torch_linear
 
 
-def test_described_machines_ignore_this_cpus_measurement(course_home):
+def test_described_machines_take_the_reference_cpus_route(course_home):
     from qwen_course.picker import pick
 
-    write_cache(measurement("int8", routes={"int8": "quanto-int8"}))
-    p = pick("chat", hardware=profile("cpu-2gb"))
-    assert p.route in ("fp32", "bf16", "ao-dynamic-int8") and "measured" not in p.reason
+    write_cache(measurement("fp32", routes={"fp32": "fp32"}))  # this CPU's result must not leak into a described one
+    p = pick("chat", hardware=profile("laptop-8gb"))
+    assert (p.precision, p.route) == ("int8", "ao-dynamic-int8") and "reference CPU" in p.reason
+    assert "measured on this CPU" not in p.reason
+    assert pick("chat", hardware=profile("laptop-8gb"), training=True).precision == "bf16"
 
 
-def test_picker_without_measurement_falls_back(course_home):
+def probe_rows(fp32=10.0, bf16=20.0, int8=5.0, int8_drift=0.09) -> dict:
+    """A probe result in milliseconds per decoded layer step (lower is faster)."""
+    return {"fp32": {"decode": fp32 / 1e3, "prefill": 0.2, "drift": 0.0},
+            "bf16": {"decode": bf16 / 1e3, "prefill": 0.1, "drift": 0.005},
+            "ao-dynamic-int8": {"decode": int8 / 1e3, "prefill": 0.05, "drift": int8_drift}}
+
+
+@pytest.fixture
+def fake_probe(course_home, monkeypatch):
+    """The MLP probe with chosen timings instead of a real measurement; records the shapes it was asked for."""
+    from qwen_course.precision import probe
+
+    state = {"rows": probe_rows(), "shapes": []}
+
+    def measure(hidden, intermediate, **kwargs):
+        state["shapes"].append((hidden, intermediate))
+        return state["rows"]
+
+    monkeypatch.setattr(probe, "measure", measure)
+    return state
+
+
+@pytest.mark.parametrize("rows, expected", [
+    (probe_rows(fp32=10, bf16=20, int8=5), "int8"),
+    (probe_rows(fp32=10, bf16=6, int8=8), "bf16"),
+    (probe_rows(fp32=4, bf16=20, int8=5), "fp32"),
+    (probe_rows(fp32=10, bf16=20, int8=2, int8_drift=0.5), "fp32"),  # fastest, but past lesson 03's drift bound
+])
+def test_without_lesson_03_the_probe_decides(fake_probe, rows, expected):
     from qwen_course.picker import pick
 
-    p = pick("chat", hardware=cpu_machine(bf16_fast=False), model="Qwen/Qwen3-0.6B")
-    assert p.precision == "fp32"
+    fake_probe["rows"] = rows
+    p = pick("chat", hardware=cpu_machine(bf16_fast=True), model="Qwen/Qwen3-0.6B")
+    assert p.precision == expected and "probed on Qwen's MLP" in p.reason, p.reason
+    assert pick("chat", hardware=cpu_machine(), model="Qwen/Qwen3-0.6B").precision == expected
+    assert len(fake_probe["shapes"]) == 1  # measured once, then read from the cache
+
+
+def test_training_takes_the_faster_of_fp32_and_bf16_from_the_probe(fake_probe):
+    from qwen_course.picker import pick
+
+    fake_probe["rows"] = probe_rows(fp32=10, bf16=6, int8=2)
+    p = pick("chat", hardware=cpu_machine(), model="Qwen/Qwen3-0.6B", training=True)
+    assert p.precision == "bf16" and "training needs unquantized weights" in p.reason
+
+
+def test_probe_cache_is_per_machine_and_shape(fake_probe):
+    from qwen_course.precision import probe
+
+    first = probe.cpu_routes(1024, 3072)
+    assert probe.cpu_routes(1024, 3072) == first and fake_probe["shapes"] == [(1024, 3072)]
+    probe.cpu_routes(2048, 6144)
+    assert fake_probe["shapes"] == [(1024, 3072), (2048, 6144)]
+    saved = json.loads(probe.probe_path().read_text())
+    saved["key"]["torch"] = "0.0"  # another torch: measure again
+    probe.probe_path().write_text(json.dumps(saved))
+    probe.cpu_routes(1024, 3072)
+    assert fake_probe["shapes"][-1] == (1024, 3072) and len(fake_probe["shapes"]) == 3
+    assert probe.cpu_routes(4096, 12288, measure_if_missing=False) is None
+
+
+def test_probe_measures_real_routes_on_a_small_shape(course_home):
+    """The real probe on a small shape: every route runs, fp32 has no drift, int8's drift is within the bound."""
+    from qwen_course.precision import probe
+
+    rows = probe.measure(256, 768, repeats=1)
+    assert set(rows) == set(probe.ROUTES) and all("error" not in r for r in rows.values()), rows
+    assert rows["fp32"]["drift"] == 0 and 0 < rows["bf16"]["drift"] < 0.02 < rows["ao-dynamic-int8"]["drift"] < 0.2
+    assert probe.fastest(rows) in probe.ROUTES
 
 
 # ---------------------------------------------------------------- choosing from measurements
@@ -442,3 +508,28 @@ def test_prediction_checks_use_the_measurements():
     assert check_turn_choice(best, saved).passed is True
     assert check_turn_choice("ao-dynamic-int8" if best != "ao-dynamic-int8" else "fp32", saved).passed is False
     assert check_turn_choice(None, saved).passed is None
+
+
+def test_the_cpu_int8_api_still_exists_and_still_packs_int8():
+    """The CPU int8 route calls torch.ao.quantization.quantize_dynamic, which torch marks deprecated. It still measures
+    fastest here (benchmarks/results); when a torch release removes or changes it, this test says what to do."""
+    import inspect
+
+    import torch
+
+    hint = ("the course's CPU int8 route (qwen_course/precision/methods.py: apply_post_load) must move to torchao's "
+            "Int8DynamicActivationInt8WeightConfig (the 'torchao-int8-dynamic' method): re-measure with "
+            "benchmarks/quantization.py and update lesson 03's 'which API and why'")
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError as exc:
+        pytest.fail(f"torch {torch.__version__} no longer has torch.ao.quantization.quantize_dynamic ({exc}): {hint}")
+    params = list(inspect.signature(quantize_dynamic).parameters)
+    assert params[:4] == ["model", "qconfig_spec", "dtype", "mapping"] and "inplace" in params, \
+        f"quantize_dynamic's signature changed in torch {torch.__version__} ({params}): {hint}"
+    model = q.apply_post_load(torch.nn.Sequential(torch.nn.Linear(32, 16)).float(), "ao-dynamic-int8")
+    layer = model[0]
+    assert type(layer).__module__.startswith("torch.ao.nn.quantized.dynamic"), f"not a dynamic int8 Linear: {hint}"
+    weight = layer.weight()
+    assert weight.dtype == torch.qint8 and weight.qscheme() == torch.per_channel_affine, \
+        f"quantize_dynamic no longer stores per-row int8 weights in torch {torch.__version__}: {hint}"

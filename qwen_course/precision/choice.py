@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from .._paths import load_json
 from ..hardware import Hardware
 from .cpu import cached_measurement, cpu_route, fastest_of
+from .methods import METHODS
 
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "bfloat16", "int4": "bfloat16"}
 GPU_ROUTES = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "int8": "bnb-int8", "int4": "bnb-nf4"}
@@ -16,33 +18,55 @@ def route_for(precision: str, device: str, measured: bool = True) -> str:
     return cpu_route(precision, measured=measured)
 
 
-def _cpu_fastest(hw: Hardware, training: bool = False) -> tuple[str, str]:
-    """The fastest CPU precision here: lesson 03's cached measurement when there is one, else the bf16 matmul test.
+# The shape probed when no model is named: Qwen3-1.7B's and Qwen3.5-2B's MLP (hidden 2048, intermediate 6144).
+DEFAULT_SHAPE = (2048, 6144)
 
-    A measured int8 winner is used whether `from_pretrained` applies it (a torchao/quanto config) or `Pick.after_load`
-    does (torch.ao dynamic int8). Training needs real weights to backpropagate through, so it takes the faster of the
-    measured fp32 and bf16.
+
+def reference_cpu() -> dict:
+    """The route the course's benchmark measured fastest on its reference CPUs (for CPUs described, not detected)."""
+    return load_json("precisions.json")["reference_cpu"]
+
+
+def _cpu_fastest(hw: Hardware, training: bool = False, shape: tuple[int, int] | None = None) -> tuple[str, str]:
+    """The precision whose route runs fastest here within lesson 03's drift bound.
+
+    The most thorough measurement there is decides: lesson 03's (whole layers of a real shape, every route) when it
+    is cached, else a probe of Qwen's MLP at the model's shape (a few seconds, cached); a described CPU takes what the
+    course's benchmark measured on its reference CPU. Training needs unquantized weights: the faster of fp32/bf16.
     """
-    note = ""
-    if not hw.described:
-        saved = cached_measurement()
-        measured = saved["choice"] if saved else None
-        if measured and (not training or measured in ("fp32", "bf16")):
+    if hw.described:
+        ref = reference_cpu()
+        if training:
+            return ref["training_precision"], f"a described CPU: {ref['training_why']}"
+        return ref["precision"], f"a described CPU: {ref['why']}"
+    saved = cached_measurement()
+    if saved:
+        measured = saved["choice"]
+        if not training or measured in ("fp32", "bf16"):
             return measured, f"{measured} is the fastest precision measured on this CPU (lesson 03)"
-        if measured:
-            best = fastest_of(saved, ("fp32", "bf16"))
-            if best:
-                return best, f"{best} is faster than the other 16/32-bit precision measured here ({measured} is " \
-                             "fastest overall, but training needs unquantized weights)"
-            note = f" ({measured} measured fastest here, but training needs unquantized weights)"
-    if hw.described and not hw.bf16_fast:
-        return "fp32", "a described CPU's speeds are unknown, so fp32 (exact; lesson 03 measures bf16 and int8 on a real one)"
-    if hw.bf16_fast:
-        return "bf16", "bf16 matmuls are faster than fp32 on this CPU" + note
-    return "fp32", "bf16 is not faster than fp32 on this CPU, so fp32 (no conversion cost, exact)" + note
+        best = fastest_of(saved, ("fp32", "bf16"))
+        if best:
+            return best, (f"{best} is faster than the other 16/32-bit precision measured here ({measured} is fastest "
+                          "overall, but training needs unquantized weights)")
+    return _probed(training, shape or DEFAULT_SHAPE)
 
 
-def precisions_for(hw: Hardware, training: bool = False) -> tuple[list[str], str]:
+def _probed(training: bool, shape: tuple[int, int]) -> tuple[str, str]:
+    """The fastest route of the MLP probe at `shape` (fp32/bf16 only when training), and why in numbers."""
+    from . import probe
+
+    entry = probe.cpu_routes(*shape)
+    allowed = [r for r in probe.ROUTES if not training or r in ("fp32", "bf16")]
+    best = probe.fastest({k: v for k, v in entry["rows"].items() if k in allowed})
+    ratios = ", ".join(f"{k} {r:.2f}x" for k in entry["rows"] if k != "fp32" and (r := probe.speedup(entry, k)))
+    why = (f"{METHODS[best].precision} ({best}) decodes fastest on this CPU: probed on Qwen's MLP at hidden "
+           f"{shape[0]:,} x {shape[1]:,}, decode speed against fp32: {ratios} (drift bound {entry['drift_bound']})")
+    if training and entry["fastest"] not in allowed:
+        why += f"; {entry['fastest']} is faster, but training needs unquantized weights"
+    return METHODS[best].precision, why
+
+
+def precisions_for(hw: Hardware, training: bool = False, shape: tuple[int, int] | None = None) -> tuple[list[str], str]:
     """Precisions to try on this machine, preferred first, and why the first one (training: no on-the-fly int8 on CPU)."""
     if hw.device == "cuda":
         cc = hw.compute_capability or (0, 0)
@@ -51,7 +75,7 @@ def precisions_for(hw: Hardware, training: bool = False) -> tuple[list[str], str
         return ["fp16", "int4"], f"compute capability {cc[0]}.{cc[1]} has no fast bf16, so fp16"
     if hw.device == "mps":
         return ["fp16"], "fp16 on Apple GPUs"
-    first, why = _cpu_fastest(hw, training)
+    first, why = _cpu_fastest(hw, training, shape)
     smaller = [p for p in ("fp32", "bf16", "int8") if p != first and _bytes_rank(p) < _bytes_rank(first)]
     if training:  # LoRA backpropagates through the base weights: no int8 on CPU
         smaller = [p for p in smaller if p in ("fp32", "bf16")]
