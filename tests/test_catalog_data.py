@@ -17,10 +17,14 @@ import pytest
 
 CATALOG = Path(__file__).resolve().parents[1] / "qwen_course" / "data" / "catalog.json"
 
-MODEL_TYPES = {"qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe"}
-VL_MODEL_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe"}
-MOE_MODEL_TYPES = {"qwen2_moe", "qwen3_moe", "qwen3_vl_moe"}
-TASKS = {"chat", "thinking", "vision", "coder", "math"}
+HYBRID_MODEL_TYPES = {"qwen3_next", "qwen3_5", "qwen3_5_moe"}
+MODEL_TYPES = {"qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe",
+               "qwen3_omni_moe_thinker"} | HYBRID_MODEL_TYPES
+VL_MODEL_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe", "qwen3_omni_moe_thinker"}
+MOE_MODEL_TYPES = {"qwen2_moe", "qwen3_moe", "qwen3_vl_moe", "qwen3_next", "qwen3_5_moe", "qwen3_omni_moe_thinker"}
+TASKS = {"chat", "thinking", "vision", "coder", "math", "embedding", "rerank"}
+CONFIDENCE = {"verified", "unverified"}
+TEMPLATES = {"qwen3_5_think", "qwen3_5_nothink", "qwen3_6"}
 THINKING = {"hybrid", "thinking-only", "none"}
 MODALITIES = {"text", "image", "video", "audio"}
 TOLERANCE = 0.015
@@ -54,6 +58,7 @@ VISION_CONFIG_KEYS = {
 }
 # Official sources give vision-language checkpoints only a size class ("7B"), so their official_params is null.
 # Their language model must then reproduce the official count of the text checkpoint with the same shape.
+# (Unverified rows whose text model is assumed equal to a verified checkpoint are checked the same way.)
 VL_TEXT_TWIN = {
     "Qwen/Qwen2.5-VL-3B-Instruct": "Qwen/Qwen2.5-3B-Instruct",
     "Qwen/Qwen2.5-VL-7B-Instruct": "Qwen/Qwen2.5-7B-Instruct",
@@ -61,7 +66,13 @@ VL_TEXT_TWIN = {
     "Qwen/Qwen3-VL-4B-Instruct": "Qwen/Qwen3-4B",
     "Qwen/Qwen3-VL-8B-Instruct": "Qwen/Qwen3-8B",
     "Qwen/Qwen3-VL-30B-A3B-Instruct": "Qwen/Qwen3-30B-A3B",
+    "Qwen/Qwen3-VL-32B-Instruct": "Qwen/Qwen3-32B",
+    "Qwen/Qwen3-VL-235B-A22B-Instruct": "Qwen/Qwen3-235B-A22B",
+    "Qwen/Qwen3-Omni-30B-A3B-Instruct": "Qwen/Qwen3-30B-A3B",
 }
+# Embedding and reranker models are Qwen3 bodies: the same transformer layers as the base model of their size.
+BODY_TWIN = {f"Qwen/Qwen3-{role}-{size}": f"Qwen/Qwen3-{size}" for role in ("Embedding", "Reranker")
+             for size in ("0.6B", "4B", "8B")}
 # Config keys that do not change any parameter shape (left out of the count cache key).
 NON_SHAPE_KEYS = {"max_position_embeddings", "rope_theta", "rope_scaling"}
 
@@ -120,18 +131,28 @@ def _shape_config(config):
     return out
 
 
+def _loads_with(ckpt):
+    from qwen_course import catalog
+
+    return catalog.get(ckpt["id"]).loads_with
+
+
 def _instantiate(ckpt):
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+    import transformers
+    from transformers import AutoConfig
 
     cfg = AutoConfig.for_model(ckpt["model_type"], **ckpt["config"])
-    auto = AutoModelForImageTextToText if ckpt["model_type"] in VL_MODEL_TYPES else AutoModelForCausalLM
     with torch.device("meta"):
-        model = auto.from_config(cfg)
+        model = getattr(transformers, _loads_with(ckpt))._from_config(cfg)
     total = sum(p.numel() for p in model.parameters())  # shared (tied) tensors are yielded once
-    visual = sum(p.numel() for n, p in model.named_parameters() if ".visual." in f".{n}")
-    tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
-    return {"total": total, "visual": visual, "tied": tied}
+    named = dict(model.named_parameters())
+    visual = sum(p.numel() for n, p in named.items() if ".visual." in f".{n}" or ".audio_tower." in f".{n}")
+    head = model.get_output_embeddings()
+    tied = head is not None and head.weight is model.get_input_embeddings().weight
+    embedding = model.get_input_embeddings().weight.numel()
+    lm_head = 0 if head is None or tied else head.weight.numel()
+    return {"total": total, "visual": visual, "tied": tied, "body": total - visual - embedding - lm_head}
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +165,7 @@ def counts(request):
     results, by_key = {}, {}
     for ckpt in _checkpoints():
         blob = json.dumps(
-            [*versions, ckpt["model_type"], _shape_config(ckpt["config"])],
+            [*versions, ckpt["model_type"], _loads_with(ckpt), _shape_config(ckpt["config"])],
             sort_keys=True,
         )
         key = hashlib.sha256(blob.encode()).hexdigest()[:24]
@@ -161,7 +182,7 @@ def counts(request):
 
 # ---------------------------------------------------------------------------------------------- schema
 def test_top_level_layout(catalog):
-    assert list(catalog) == ["sources", "series", "checkpoints"]
+    assert list(catalog) == ["sources", "series", "checkpoints", "model_types", "sampling"]
     text = CATALOG.read_text(encoding="utf-8")
     assert text.startswith('{\n  "sources": {\n    "') and text.endswith("}\n"), "expected 2-space indented JSON"
     for line in text.splitlines():
@@ -244,6 +265,10 @@ def test_checkpoint_schema(catalog):
         assert isinstance(c.get("notes", ""), str), where
         if c["official_active_params"] is not None:
             assert c["model_type"] in MOE_MODEL_TYPES and c["official_active_params"] < c["official_params"], where
+        assert c.get("confidence", "verified") in CONFIDENCE, where
+        assert c.get("template", "qwen3_5_think") in TEMPLATES, where
+        assert c.get("sampling_preset", "qwen3") in catalog["sampling"], where
+        assert c["model_type"] in catalog["model_types"], where
 
 
 def test_checkpoint_configs_carry_the_official_keys(catalog):
@@ -251,30 +276,35 @@ def test_checkpoint_configs_carry_the_official_keys(catalog):
         where, config = c["id"], c["config"]
         tc = _text_config(c)
         if c["model_type"] in VL_MODEL_TYPES:
-            assert set(config) == {"tie_word_embeddings", "text_config", "vision_config"}, where
+            audio = {"audio_config"} if c["model_type"] == "qwen3_omni_moe_thinker" else set()
+            assert set(config) == {"tie_word_embeddings", "text_config", "vision_config"} | audio, where
             assert config["tie_word_embeddings"] == tc["tie_word_embeddings"], where
             _check_types(config["vision_config"], VISION_CONFIG_KEYS, f"{where} vision_config")
-        _check_types(tc, TEXT_CONFIG_KEYS, where)
+        no_dense = c["model_type"] == "qwen3_5_moe"  # every Qwen3.5 MoE layer is MoE: no intermediate_size key
+        _check_types(tc, {k: v for k, v in TEXT_CONFIG_KEYS.items() if not (no_dense and k == "intermediate_size")}, where)
         assert c["context"] <= tc["max_position_embeddings"], where
         assert tc["num_attention_heads"] % tc["num_key_value_heads"] == 0, where
         if c["model_type"].startswith("qwen2"):
             assert tc["head_dim"] == tc["hidden_size"] // tc["num_attention_heads"], where
+        elif c["model_type"] in HYBRID_MODEL_TYPES:
+            assert tc["head_dim"] == 256 and tc["linear_key_head_dim"] == tc["linear_value_head_dim"] == 128, where
+            assert tc["full_attention_interval"] == 4 and tc["max_position_embeddings"] == 262144, where
         else:
             assert tc["head_dim"] == 128, where  # explicit in every Qwen3 config
         is_moe = c["model_type"] in MOE_MODEL_TYPES
         assert is_moe == ("num_experts" in tc), where
         if is_moe:
-            _check_types(tc, MOE_CONFIG_KEYS, where)
+            _check_types(tc, {k: v for k, v in MOE_CONFIG_KEYS.items() if not (no_dense and k == "norm_topk_prob")}, where)
             assert tc["num_experts_per_tok"] < tc["num_experts"], where
 
 
 def test_vl_checkpoints_without_official_count_have_a_text_twin(catalog):
     by_id = _by_id(catalog)
     for c in catalog["checkpoints"]:
-        if c["official_params"] is None:
-            assert c["model_type"] in VL_MODEL_TYPES, f"{c['id']}: only VL checkpoints may lack official_params"
-            assert c["id"] in VL_TEXT_TWIN, c["id"]
-            twin = by_id[VL_TEXT_TWIN[c["id"]]]
+        if c["official_params"] is None and "hub_params" not in c:
+            twins = {**VL_TEXT_TWIN, **BODY_TWIN}
+            assert c["id"] in twins, f"{c['id']}: without official_params or hub_params a checkpoint needs a twin"
+            twin = by_id[twins[c["id"]]]
             for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
                         "intermediate_size", "tie_word_embeddings"):
                 assert _text_config(c)[key] == _text_config(twin)[key], (c["id"], key)
@@ -284,19 +314,29 @@ def test_vl_checkpoints_without_official_count_have_a_text_twin(catalog):
 @pytest.mark.parametrize("ckpt", _checkpoints(), ids=lambda c: c["id"])
 def test_parameter_count_matches_the_official_figure(ckpt, counts, catalog):
     got = counts[ckpt["id"]]
-    assert got["tied"] == _text_config(ckpt)["tie_word_embeddings"], "tied embeddings not shared in the model"
+    has_head = not _loads_with(ckpt).endswith("Model")  # an embedding model (Qwen3Model) has no lm_head to tie
+    assert got["tied"] == (has_head and _text_config(ckpt)["tie_word_embeddings"]), "tied embeddings not shared"
     if ckpt["model_type"] in VL_MODEL_TYPES:
         assert got["visual"] > 0
     else:
         assert got["visual"] == 0
+    if ckpt["id"] in BODY_TWIN:  # the same decoder layers as the base model of its size, parameter for parameter
+        assert got["body"] == counts[BODY_TWIN[ckpt["id"]]]["body"]
+        return
     if ckpt["official_params"] is not None:
         total, official = got["total"], ckpt["official_params"]
+    elif "hub_params" in ckpt:  # Qwen3.5/3.6: only a size class is published; the Hub counts the released tensors,
+        # which include the MTP layer transformers does not build
+        from qwen_course import catalog as package_catalog
+
+        total = got["total"] + package_catalog.mtp_params(ckpt["model_type"], ckpt["config"])
+        official = ckpt["hub_params"]
     else:  # VL: the language model must match its text twin's official count
         total = got["total"] - got["visual"]
         official = _by_id(catalog)[VL_TEXT_TWIN[ckpt["id"]]]["official_params"]
     assert _within(total, official), f"computed {total / 1e9:.3f}B vs official {official / 1e9:.3f}B"
 
-    if ckpt["model_type"] in MOE_MODEL_TYPES:
+    if ckpt["model_type"] in MOE_MODEL_TYPES and "shared_expert_intermediate_size" not in _text_config(ckpt):
         active_official = ckpt["official_active_params"]
         if active_official is None and ckpt["id"] in VL_TEXT_TWIN:
             active_official = _by_id(catalog)[VL_TEXT_TWIN[ckpt["id"]]]["official_active_params"]

@@ -6,10 +6,12 @@ import difflib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ._display import Table
-from ._paths import load_json
+from .._display import Table
+from .._paths import load_json
+from .counting import ParamCount, count, head_dim, is_hybrid, layer_types, mtp_params
 
-TASKS = ("chat", "thinking", "vision", "coder", "math")
+TASKS = ("chat", "thinking", "vision", "coder", "math", "embedding", "rerank")
+CONFIDENCE = ("verified", "unverified")
 
 
 class UnknownModelError(KeyError):
@@ -19,27 +21,13 @@ class UnknownModelError(KeyError):
         return str(self.args[0])
 
 
-@dataclass(frozen=True)
-class ParamCount:
-    """Parameters by part; `total` counts tied embeddings once, `active` is per token (MoE)."""
-
-    embedding: int
-    lm_head: int
-    attention: int
-    mlp: int
-    norms: int
-    vision: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.embedding + self.lm_head + self.attention + self.mlp + self.norms + self.vision
-
-    active: int = 0
-
-
 @dataclass(frozen=True, repr=False)
 class Checkpoint(Table):
-    """One released checkpoint: its id, family, limits and the architecture numbers of its config.json."""
+    """One released checkpoint: its id, family, limits and the architecture numbers of its config.json.
+
+    `confidence` is "verified" when the numbers were read in sources and the computed count matches the published
+    size; an "unverified" row is shown with that mark and never chosen by the picker on its own.
+    """
 
     id: str
     series: str
@@ -53,7 +41,15 @@ class Checkpoint(Table):
     context_max: int | None = None
     official_params: float | None = None
     official_active_params: float | None = None
+    hub_params: float | None = None  # the count the Hub shows for the released tensors (MTP layer included)
     sources: tuple[str, ...] = ()
+    architecture: str = ""
+    confidence: str = "verified"
+    thinking_default: bool | None = None
+    template: str = ""
+    sampling_preset: str = ""
+    fp8: str | None = None
+    notes: str = ""
 
     @property
     def text_config(self) -> dict:
@@ -69,6 +65,38 @@ class Checkpoint(Table):
         return "vision_config" in self.config
 
     @property
+    def is_hybrid(self) -> bool:
+        """Gated DeltaNet layers beside full attention (Qwen3-Next, Qwen3.5/3.6): a fixed state instead of KV there."""
+        return is_hybrid(self.text_config)
+
+    @property
+    def layer_types(self) -> list[str]:
+        return layer_types(self.text_config)
+
+    @property
+    def verified(self) -> bool:
+        return self.confidence == "verified"
+
+    @property
+    def loads_with(self) -> str:
+        """The transformers class that loads this checkpoint (Qwen3Model for an embedding model)."""
+        return self.architecture or _data()["model_types"][self.model_type]
+
+    @property
+    def thinks_by_default(self) -> bool:
+        """Whether its chat template opens a <think> block unless told otherwise (Qwen3.5: 4B and up)."""
+        return self.thinking != "none" if self.thinking_default is None else self.thinking_default
+
+    def sampling(self, mode: str | None = None) -> dict:
+        """The recommended sampling for a mode ("thinking", "non-thinking", ...; default: the template's default)."""
+        presets = _data()["sampling"][self.sampling_preset or "qwen3"]
+        mode = mode or ("thinking" if self.thinks_by_default else "non-thinking")
+        if mode not in presets or mode.startswith("_"):
+            modes = [m for m in presets if not m.startswith("_")]
+            raise ValueError(f"{self.id}: no recommended sampling for mode {mode!r}; modes: {', '.join(modes)}")
+        return dict(presets[mode])
+
+    @property
     def name(self) -> str:
         return self.id.split("/", 1)[-1]
 
@@ -80,13 +108,18 @@ class Checkpoint(Table):
     def _rows(self):
         c = self.text_config
         count = param_count(self)
+        layers = f"{c['num_hidden_layers']}"
+        if self.is_hybrid:
+            full = self.layer_types.count("full_attention")
+            layers += f" ({full} full attention, {c['num_hidden_layers'] - full} Gated DeltaNet)"
         rows = [
-            ("id", self.id), ("series", self.series), ("released", self.release), ("tasks", ", ".join(self.tasks)),
-            ("thinking", self.thinking), ("license", self.license),
-            ("context (native / max)", f"{self.context} / {self.context_max}"),
+            ("id", self.id), ("confidence", self.confidence), ("series", self.series), ("released", self.release),
+            ("tasks", ", ".join(self.tasks)),
+            ("thinking", f"{self.thinking} (default {'on' if self.thinks_by_default else 'off'})"),
+            ("license", self.license), ("context (native / max)", f"{self.context} / {self.context_max}"),
             ("parameters (computed)", f"{count.total / 1e9:.3f}B" + (f", {count.active / 1e9:.2f}B active" if self.is_moe else "")),
             ("layers / hidden / heads / kv heads / head_dim",
-             f"{c['num_hidden_layers']} / {c['hidden_size']} / {c['num_attention_heads']} / {c['num_key_value_heads']} / {head_dim(c)}"),
+             f"{layers} / {c['hidden_size']} / {c['num_attention_heads']} / {c['num_key_value_heads']} / {head_dim(c)}"),
             ("tied embeddings", c.get("tie_word_embeddings", False)),
             ("sources", ", ".join(self.sources)),
         ]
@@ -95,11 +128,6 @@ class Checkpoint(Table):
     @property
     def _title(self) -> str:  # type: ignore[override]
         return self.id
-
-
-def head_dim(cfg: dict) -> int:
-    """Per-head width: explicit in Qwen3 configs, hidden/heads in Qwen2 ones."""
-    return cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
 
 
 @lru_cache(maxsize=1)
@@ -117,6 +145,11 @@ def _index() -> dict[str, Checkpoint]:
         known = Checkpoint.__dataclass_fields__
         out[item["id"]] = Checkpoint(**{k: v for k, v in item.items() if k in known})
     return out
+
+
+def sampling_presets() -> dict:
+    """Recommended sampling per preset and mode, with each preset's source."""
+    return _data()["sampling"]
 
 
 def sources() -> dict:
@@ -160,45 +193,13 @@ def get(model_id: str | Checkpoint) -> Checkpoint:
     raise UnknownModelError(f"{model_id!r} is not in the Qwen catalog.{hint} `qwen-course models` lists them all.")
 
 
-def _vision_params(v: dict, out_hidden: int) -> int:
-    """Vision tower: 3D patch embedding, ViT blocks (biases everywhere), and the 2x2 patch merger."""
-    h, i, depth = v["hidden_size"], v["intermediate_size"], v["depth"]
-    patch = v.get("in_channels", 3) * v.get("temporal_patch_size", 2) * v["patch_size"] ** 2 * h
-    merge = v.get("spatial_merge_size", 2) ** 2
-    attn = h * 3 * h + 3 * h + h * h + h
-    gated = "window_size" in v  # Qwen2.5-VL uses a SwiGLU MLP; Qwen3-VL a plain GELU MLP
-    mlp = (2 * (h * i + i) + i * h + h) if gated else (h * i + i + i * h + h)
-    norms = (2 * h) if gated else (4 * h)  # RMSNorm weight vs LayerNorm weight+bias
-    merger_in = h * merge
-    merger = merger_in * merger_in + merger_in + merger_in * out_hidden + out_hidden + (h if gated else 2 * h)
-    extra = 0
-    if not gated:  # Qwen3-VL: learned position embeddings, patch bias and deepstack mergers
-        extra = v.get("num_position_embeddings", 0) * h + h
-        merger += len(v.get("deepstack_visual_indexes", ())) * (merger - 2 * h + 2 * merger_in)
-    return patch + depth * (attn + mlp + norms) + merger + extra
-
-
 def param_count(model: str | Checkpoint) -> ParamCount:
-    """Parameters computed from the config numbers alone (no torch), by part."""
+    """Parameters computed from the config numbers alone (no torch), by part, for the class that loads it."""
     ckpt = get(model)
-    c = ckpt.text_config
-    h, layers, vocab = c["hidden_size"], c["num_hidden_layers"], c["vocab_size"]
-    heads, kv, hd = c["num_attention_heads"], c["num_key_value_heads"], head_dim(c)
-    qkv_bias = ckpt.model_type.startswith(("qwen2",))  # Qwen2/2.5 have q/k/v biases; Qwen3 drops them
-    qk_norm = 2 * hd if ckpt.model_type.startswith("qwen3") else 0
-    attn = h * heads * hd + 2 * h * kv * hd + heads * hd * h + qk_norm
-    attn += (heads * hd + 2 * kv * hd) if qkv_bias else 0
-    if "num_experts" in c:
-        expert = 3 * h * c["moe_intermediate_size"]
-        mlp_layer = c["num_experts"] * expert + h * c["num_experts"]
-        active_mlp = c["num_experts_per_tok"] * expert + h * c["num_experts"]
-    else:
-        mlp_layer = active_mlp = 3 * h * c["intermediate_size"]
-    tied = c.get("tie_word_embeddings", ckpt.config.get("tie_word_embeddings", False))
-    embedding = vocab * h
-    lm_head = 0 if tied else vocab * h
-    norms = layers * 2 * h + h
-    vision = _vision_params(ckpt.config["vision_config"], c["hidden_size"]) if ckpt.is_vision else 0
-    total_attn, total_mlp = layers * attn, layers * mlp_layer
-    active = embedding + lm_head + total_attn + layers * active_mlp + norms + vision
-    return ParamCount(embedding, lm_head, total_attn, total_mlp, norms, vision, active=active)
+    return count(ckpt.model_type, ckpt.config, has_lm_head=not ckpt.loads_with.endswith("Model"))
+
+
+def download_params(model: str | Checkpoint) -> int:
+    """Parameters in the released safetensors: what transformers loads plus layers it skips (the MTP head)."""
+    ckpt = get(model)
+    return param_count(ckpt).total + mtp_params(ckpt.model_type, ckpt.config)
