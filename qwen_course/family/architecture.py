@@ -7,22 +7,24 @@ from dataclasses import replace
 from .. import catalog
 from ..memory import estimate, kv_bytes_per_token, weights_bytes
 
-PARTS = ("embedding", "lm_head", "attention", "mlp", "norms", "vision")
+PARTS = ("embedding", "lm_head", "attention", "mlp", "norms", "vision", "audio")
 
 
 def meta_model(model_id: str, **overrides):
     """The real transformers model class built from the catalog's config numbers on the meta device (no memory used)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+    import transformers
+    from transformers import AutoConfig
 
     ckpt = catalog.get(model_id)
     config = AutoConfig.for_model(ckpt.model_type, **{**ckpt.config, **overrides})
-    with torch.device("meta"):
-        return (AutoModelForImageTextToText if ckpt.is_vision else AutoModelForCausalLM).from_config(config)
+    with torch.device("meta"):  # the class that loads the checkpoint: Qwen3_5ForConditionalGeneration, Qwen3Model...
+        return getattr(transformers, ckpt.loads_with)._from_config(config)
 
 
-_NAME_PARTS = (("visual", "vision"), ("embed_tokens", "embedding"), ("lm_head", "lm_head"), (".self_attn.", "attention"),
-               (".mlp.", "mlp"), ("norm", "norms"))  # first match wins: a q_norm inside self_attn is attention
+_NAME_PARTS = (("visual", "vision"), ("audio_tower", "audio"), ("embed_tokens", "embedding"), ("lm_head", "lm_head"),
+               (".self_attn.", "attention"), (".linear_attn.", "attention"), (".mlp.", "mlp"),
+               ("norm", "norms"))  # first match wins: a q_norm inside self_attn (or linear_attn) is attention
 
 
 def part_of(name: str) -> str:
