@@ -38,6 +38,16 @@ def test_shipped_dataset_is_what_the_generator_writes(tmp_path):
         assert path.read_bytes() == finetune.split_file(split).read_bytes(), f"{split} drifted from write_dataset()"
 
 
+def test_no_ticket_body_is_in_both_splits():
+    from qwen_course.finetune.data import body_of, split_of
+
+    train, validation = finetune.load_split("train"), finetune.load_split("validation")
+    bodies = {body_of(ex) for ex in train}
+    assert not [body_of(ex) for ex in validation if body_of(ex) in bodies]
+    assert all(split_of(body_of(ex)) == "validation" for ex in validation)
+    assert body_of(train[0]) and body_of(train[0]) != finetune.data._text(train[0])  # opener/closing were removed
+
+
 def test_splits_sizes_balance_and_no_shared_tickets():
     train, val = finetune.load_split("train"), finetune.load_split("validation")
     assert (len(train), len(val)) == (480, 120)

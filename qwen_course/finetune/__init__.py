@@ -4,9 +4,9 @@ Importing this package does not import torch.
 """
 
 from .data import (
-    CATEGORIES, DATA, END_OF_TURN, IGNORE, PRIORITIES, PROMPT, QUESTION_WORDS, SPLITS, answer, answer_tokens,
-    build_example, expose_head_bias, generate, load_split, make_example, phrases, show_labels, split_file, tokenize,
-    write_dataset, write_ticket,
+    CATEGORIES, DATA, END_OF_TURN, IGNORE, PRIORITIES, PROMPT, QUESTION_WORDS, SPLITS, answer, answer_tokens, body_of,
+    build_example, expose_head_bias, generate, load_split, make_example, phrases, show_labels, split_file, split_of,
+    tokenize, write_dataset, write_ticket,
 )
 from .evaluate import (
     Accuracy, compare_accuracy, exact_match, generate_answers, loss_points, plot_losses, relative_drop, side_by_side,
@@ -17,7 +17,7 @@ from .lora import (
 
 __all__ = [
     "CATEGORIES", "DATA", "END_OF_TURN", "IGNORE", "PRIORITIES", "PROMPT", "QUESTION_WORDS", "SPLITS", "answer",
-    "answer_tokens", "build_example", "expose_head_bias", "generate", "load_split", "make_example", "phrases",
+    "answer_tokens", "body_of", "split_of", "build_example", "expose_head_bias", "generate", "load_split", "make_example", "phrases",
     "show_labels", "split_file", "tokenize", "write_dataset", "write_ticket",
     "Accuracy", "compare_accuracy", "exact_match", "generate_answers", "loss_points", "plot_losses",
     "relative_drop", "side_by_side",

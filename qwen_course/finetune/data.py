@@ -5,6 +5,7 @@ Re-exported by `finetune`, which the lesson imports. Importing this module does 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -63,18 +64,43 @@ def make_example(text: str, category: str, priority: str) -> dict:
                          {"role": "assistant", "content": answer(category, priority)}], "kind": category}
 
 
-def write_ticket(rng: random.Random, sentence: str, urgent: bool) -> str:
-    """Opener, the problem sentence with its blanks filled, and a closing that sets the priority."""
+def _draw(rng: random.Random, sentence: str, urgent: bool) -> tuple[str, str]:
+    """(ticket text, its body): opener, the problem sentence with its blanks filled, a closing that sets the priority."""
     parts, fillers = phrases(), phrases()["fillers"]
     values = {k: rng.randint(*v) if isinstance(v[0], int) else rng.choice(v) for k, v in fillers.items()}
     body = sentence.format(**values)
     body = body[0].upper() + body[1:] + ("?" if body.split()[0].lower() in QUESTION_WORDS else ".")
     closing = rng.choice(parts["urgent_closings" if urgent else "calm_closings"])
-    return " ".join(x for x in (rng.choice(parts["openers"]), body, closing) if x)
+    return " ".join(x for x in (rng.choice(parts["openers"]), body, closing) if x), body
 
 
-def generate(n: int, seed: int = 0, categories: dict | None = None, exclude: set | None = None) -> list[dict]:
-    """`n` distinct tickets, cycling through categories and priorities evenly (seeded); none whose text is in `exclude`.
+def write_ticket(rng: random.Random, sentence: str, urgent: bool) -> str:
+    """Opener, the problem sentence with its blanks filled, and a closing that sets the priority."""
+    return _draw(rng, sentence, urgent)[0]
+
+
+def body_of(example: dict) -> str:
+    """The problem sentence of a ticket, without its opener and closing (what a split must not share)."""
+    text, parts = _text(example), phrases()
+    for opener in sorted(parts["openers"], key=len, reverse=True):
+        if opener and text.startswith(opener + " "):
+            text = text[len(opener) + 1:]
+            break
+    for closing in sorted(parts["urgent_closings"] + parts["calm_closings"], key=len, reverse=True):
+        if closing and text.endswith(" " + closing):
+            return text[: -len(closing) - 1]
+    return text
+
+
+def split_of(body: str) -> str:
+    """The split a ticket body belongs to, fixed by its hash: one body in five is kept for validation only."""
+    return "validation" if int(hashlib.sha256(body.encode()).hexdigest(), 16) % 5 == 0 else "train"
+
+
+def generate(n: int, seed: int = 0, categories: dict | None = None, exclude: set | None = None,
+             split: str | None = None) -> list[dict]:
+    """`n` distinct tickets, cycling through categories and priorities evenly (seeded); none whose text is in
+    `exclude`; with `split`, only bodies (problem sentence with its details) that `split_of` assigns to it.
 
     `categories` maps a category to its problem sentences (default: the shipped ones).
     """
@@ -85,8 +111,8 @@ def generate(n: int, seed: int = 0, categories: dict | None = None, exclude: set
             break
         category = names[len(out) % len(names)]
         urgent = (len(out) // len(names)) % 2 == 1
-        text = write_ticket(rng, rng.choice(categories[category]), urgent)
-        if text not in seen:
+        text, body = _draw(rng, rng.choice(categories[category]), urgent)
+        if text not in seen and (split is None or split_of(body) == split):
             seen.add(text)
             out.append(make_example(text, category, PRIORITIES[urgent]))
     if len(out) < n:
@@ -104,9 +130,10 @@ def split_file(split: str, folder: Path | None = None) -> Path:
 
 
 def write_dataset(train: int = 480, validation: int = 120, seed: int = 6, folder: Path | None = None) -> dict[str, Path]:
-    """Regenerate the shipped JSONL files: seeded, categories and priorities balanced, no ticket text in both splits."""
-    parts = {"train": generate(train, seed=seed)}
-    parts["validation"] = generate(validation, seed=seed + 1, exclude={_text(ex) for ex in parts["train"]})
+    """Regenerate the shipped JSONL files: seeded, categories and priorities balanced, and no ticket body (the problem
+    with its details) in both splits, so validation measures tickets the model has not seen, not new greetings."""
+    parts = {"train": generate(train, seed=seed, split="train"),
+             "validation": generate(validation, seed=seed + 1, split="validation")}
     for split, rows in parts.items():
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         split_file(split, folder).write_text(text, encoding="utf-8")
