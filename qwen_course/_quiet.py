@@ -14,7 +14,12 @@ KNOWN_NOISE = (
      "CPython 3.10); loading them fails on a CPU-only torch or another Python, and no CPU method uses them"),
     ("torch.utils._pytree", "is an Enum subclass", "torchao registers an enum the way older torch releases wanted; "
      "torch 2.13 tells torchao's authors, not us"),
+    ("transformers.integrations.hub_kernels", "is falling back to its reference PyTorch implementation",
+     "Qwen3.5/3.6 and Qwen3-Next run their Gated DeltaNet layers through transformers' torch code on a CPU: correct, "
+     "slower. The fast kernels (flash-linear-attention, causal-conv1d) are GPU-only, so the hint to install them is "
+     "noise on a CPU; on a GPU it stays visible"),
 )
+CUDA_ONLY = ("torchao", "transformers.integrations.hub_kernels")  # hidden on a CPU, shown where CUDA is present
 
 
 class _Drop(logging.Filter):
@@ -40,4 +45,4 @@ def install() -> None:
     for name, fragment, _ in KNOWN_NOISE:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Drop) and f.fragment == fragment for f in logger.filters):
-            logger.addFilter(_Drop(fragment, cuda_only=name == "torchao"))
+            logger.addFilter(_Drop(fragment, cuda_only=name in CUDA_ONLY))
