@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._check import CheckResult, check, close_to, number_verify, pick_verify
+from ._check import CheckResult, check, close_to, number_verify, pick_verify, whole_number
 
 
 def _series(series_id: str) -> dict:
@@ -33,12 +33,14 @@ def check_special_tokens(answer, tokenizer=None, flavour: str = "qwen3") -> Chec
             from ..offline import load_tokenizer
 
             tok = load_tokenizer(flavour)
-        expected = len(tok) - tok.vocab_size
-        if int(value) == expected:
-            return True, f"{int(value)}: right, {len(tok):,} tokens = {tok.vocab_size:,} BPE ranks + {expected} added."
-        if int(value) in (len(tok), tok.vocab_size):
-            return False, f"{int(value):,} is a vocabulary size, not the difference between the two sizes."
-        return False, f"{int(value)} is not it: compare len(tokenizer) with tokenizer.vocab_size."
+        expected, n = len(tok) - tok.vocab_size, whole_number(value)
+        if n == expected:
+            return True, f"{n}: right, {len(tok):,} tokens = {tok.vocab_size:,} BPE ranks + {expected} added."
+        if n in (len(tok), tok.vocab_size):
+            return False, f"{n:,} is a vocabulary size, not the difference between the two sizes."
+        if n == -expected:
+            return False, f"{n}: the other way round, len(tokenizer) is the larger size."
+        return False, f"{n} is not it: compare len(tokenizer) with tokenizer.vocab_size."
 
     return check("check_special_tokens", answer, verify,
                  "len(tokenizer) counts every token; tokenizer.vocab_size only the BPE ranks. Subtract.")
@@ -88,7 +90,7 @@ def check_kv_bytes_per_token(answer, model_id: str = "Qwen/Qwen2.5-7B-Instruct",
     mha = expected * c["num_attention_heads"] // c["num_key_value_heads"]
 
     def verify(value):
-        v = float(value)
+        v = whole_number(value)
         if v == expected:
             layers, kv = c["num_hidden_layers"], c["num_key_value_heads"]
             return True, f"{expected:,} bytes: right, 2 x {layers} layers x {kv} KV heads x {head_dim(c)} x 2 bytes."
@@ -113,8 +115,12 @@ def check_active_fraction(answer, model_id: str = "Qwen/Qwen3-235B-A22B") -> Che
 
     def verify(value):
         v = float(value)
-        if v > 1:
-            return False, "a fraction is between 0 and 1 (write 0.25, not 25)."
+        if close_to(v, 1 / expected, 0.03):
+            return False, f"{v:.3g} is total / active; the share is active / total."
+        if close_to(v, 100 * expected, 0.03):
+            return False, f"{v:.3g} is a percentage; a fraction is between 0 and 1 ({v / 100:.3f})."
+        if not 0 < v <= 1:
+            return False, f"{v:.3g}: a fraction is between 0 and 1 (write 0.25, not 25)."
         if close_to(v, expected, 0.03):
             return True, f"{v:.3f}: right, {count.active / 1e9:.1f}B of {count.total / 1e9:.1f}B parameters per token."
         return False, f"{v:.3f} is off by {abs(v - expected) / expected:.0%}."
@@ -124,11 +130,16 @@ def check_active_fraction(answer, model_id: str = "Qwen/Qwen3-235B-A22B") -> Che
 
 
 def check_tokens_per_word(answer, text: str | None = None, tokenizer=None) -> CheckResult:
-    """(predicted, measured) tokens per word for your own text: the measurement must be right, the prediction is scored."""
+    """(predicted, measured) tokens per word for your own text: the measurement must be right, and the prediction
+    within half of it (a prediction further off means the tables above were misread, and the check says so)."""
 
     def verify(value):
+        import math
+
         from ..family import count_tokens, word_count
 
+        if isinstance(value, str) or len(value) != 2:
+            raise ValueError("answer with a pair (prediction, measurement)")
         predicted, measured = (float(v) for v in value)
         if not text or not word_count(text):
             return False, "pass the text you measured as text=... (a few sentences with spaces between words)."
@@ -138,10 +149,18 @@ def check_tokens_per_word(answer, text: str | None = None, tokenizer=None) -> Ch
 
             tok = load_tokenizer("qwen3")
         expected = count_tokens(tok, text) / word_count(text)
+        if close_to(measured, 1 / expected, 0.01) and not close_to(measured, expected, 0.01):
+            return False, f"{measured:.2f} is words per token; the measurement is tokens / words ({expected:.2f})."
         if not close_to(measured, expected, 0.01):
             return False, f"the measurement should be {expected:.2f} tokens per word (tokens / words between spaces)."
+        if not math.isfinite(predicted) or predicted <= 0:
+            return False, f"{predicted!r} is not a prediction of tokens per word: give a positive number."
         error = abs(predicted - expected) / expected
-        verdict = "a good prediction" if error <= 0.25 else "worth thinking about why"
+        if error > 0.5:
+            return False, (f"measured {expected:.2f} tokens/word, but your prediction {predicted:.2f} is off by "
+                           f"{error:.0%}: look again at the languages measured above and at how your script and "
+                           "word length compare.")
+        verdict = "a good prediction" if error <= 0.25 else "within half, but worth thinking about why"
         return True, f"measured {expected:.2f} tokens/word; your prediction {predicted:.2f} is off by {error:.0%}: {verdict}."
 
     return check("check_tokens_per_word", answer, verify,
@@ -150,12 +169,19 @@ def check_tokens_per_word(answer, text: str | None = None, tokenizer=None) -> Ch
 
 def check_predicted_pick(answer, task: str = "coder", memory_gb: float = 8, context: int = 8192,
                          machine: str = "CPU only (RAM)") -> CheckResult:
-    """The (model_id, precision) the chooser returns for a described machine."""
-    from ..widgets import choose
+    """The (model_id, precision) the chooser returns for a described machine; (None, None) when nothing fits."""
+    from .._paths import load_json
+    from ..hardware import describe
+    from ..precision import precisions_for
+    from ..widgets import MACHINES, choose
 
     expected = choose(task, memory_gb, context, machine)
+    device, cc = MACHINES[machine]
+    hw = describe(device, memory_gb, **({"compute_capability": cc} if cc else {}))
+    cap = load_json("picker.json")["cpu_max_weights_bytes"] / 1e9
+    allowed, why = precisions_for(hw)
+    where = (f"memory is RAM here; on a CPU the picker keeps the weights under {cap:g} GB. "
+             if device == "cpu" else "memory is the GPU's here. ")
 
-    verify = pick_verify(expected, "is bf16 fast on a CPU you know nothing about?", "; mind the CPU weight budget.")
-
-    return check("check_predicted_pick", answer, verify,
-                 "memory is RAM here; the picker keeps CPU weights under 5 GB and, on a CPU it has not measured, prefers fp32.")
+    return check("check_predicted_pick", answer, pick_verify(expected, task, hw, context),
+                 where + f"Precisions it considers on this machine: {', '.join(allowed)} ({why}).")

@@ -27,12 +27,17 @@ def check_int4_weights_gb(answer, model_id: str = "Qwen/Qwen3-8B") -> CheckResul
     count = catalog.param_count(model_id)
     naive = count.total * 0.5 / 1e9
     spec = precision_spec("int4")
-    no_scales = ((count.attention + count.mlp) * 0.5 + (count.total - count.attention - count.mlp) * 2) / 1e9
+    linear, kept = count.attention + count.mlp, count.total - count.attention - count.mlp
+    no_scales = (linear * 0.5 + kept * 2) / 1e9
+    scales = f"one {spec['scale_bytes']}-byte scale per {spec['group_size']} weights"
+    half_scales = (linear * 0.5 + linear / spec["group_size"] * spec["scale_bytes"] / 2 + kept * 2) / 1e9
+    all_quantized = (count.total * 0.5 + linear / spec["group_size"] * spec["scale_bytes"]) / 1e9
 
     verify = number_verify(expected, "{:.2f} GB", f"right. Only {expected / (count.total * 2 / 1e9):.0%} of the bf16 size, not 25%.",
                            [(naive, "that puts every parameter in 4 bits; embeddings, lm_head and norms stay in 16-bit."),
-                            (no_scales, f"that leaves out the scales: one {spec['scale_bytes']}-byte scale per "
-                                        f"{spec['group_size']} weights.")])
+                            (no_scales, f"that leaves out the scales: {scales}."),
+                            (half_scales, f"the scales are half as large as they should be: {scales}."),
+                            (all_quantized, "the embedding, lm_head and norms stay at 2 bytes per parameter.")])
 
     return check("check_int4_weights_gb", answer, verify,
                  "catalog.param_count(id) splits the parameters: attention + mlp go to 4 bits plus scales; "
@@ -98,6 +103,10 @@ def check_turn_choice(answer, measurement: dict, prompt_tokens: int = 2000, answ
             return False, f"{value!r} was not measured; choose from {', '.join(times)}."
         if key == best:
             return True, f"{value}: the turn takes {table}. Long prompts reward fast prefill."
+        fastest_decode = max(rows, key=lambda k: rows[k]["decode_tokens_per_s"])
+        if key == fastest_decode:
+            return False, (f"{value} decodes fastest, but the {prompt_tokens}-token prompt dominates this turn: "
+                           f"{value} takes {times[key]:.1f} s; the times are {table}.")
         return False, f"{value} takes {times[key]:.1f} s; the times are {table}."
 
     return check("check_turn_choice", answer, verify,

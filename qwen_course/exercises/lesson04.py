@@ -3,7 +3,7 @@ history and a server request. Each returns a CheckResult and never raises on a l
 
 from __future__ import annotations
 
-from ._check import CheckResult, check
+from ._check import CheckResult, check, unanswered
 
 # Illustration (hand-written, not model output): what `tokenizer.decode(new_ids, skip_special_tokens=True)`
 # looks like for a Qwen3 answer in thinking mode. The think tags survive because they are not special tokens.
@@ -83,13 +83,17 @@ def check_split_by_hand(thinking, answer) -> CheckResult:
             return False, "both parts should be strings"
         if "<think>" in got_thinking + got_answer or "</think>" in got_thinking + got_answer:
             return False, "drop the <think> and </think> tags from both parts"
+        if (got_thinking.strip(), got_answer.strip()) == (exp_answer, exp_thinking):
+            return False, "the two parts are swapped: the thinking comes first, then the answer"
         if got_answer.strip() != exp_answer:
             return False, "the answer should be everything after the last </think>, stripped"
         if got_thinking.strip() != exp_thinking:
             return False, "the thinking should be everything between <think> and the last </think>, stripped"
+        if (got_thinking, got_answer) != (exp_thinking, exp_answer):
+            return False, "right text, but strip() the surrounding newlines and spaces from both parts"
         return True, "split at the last </think>, tags removed: exactly what split_thinking returns."
 
-    return check("split by hand", None if thinking is None and answer is None else (thinking, answer), verify,
+    return check("split by hand", None if unanswered(thinking) or unanswered(answer) else (thinking, answer), verify,
                  "text.rpartition('</think>') splits at the last close tag; then remove '<think>' and strip().")
 
 

@@ -39,6 +39,8 @@ def check_image_tokens_1080p(answer) -> CheckResult:
             return False, f"{g}: {got:,} skips the rounding: each side is first rounded to a multiple of {side}."
         if got == 1920 * 1080 // (side // 2) ** 2:
             return False, f"{g}: {got:,} counts patches; four patches (2x2) merge into one token."
+        if got == (1920 // side) * (1080 // side):
+            return False, f"{g}: {got:,} rounds the sides down; each side goes to the nearest multiple of {side}."
         return False, f"{g}: {got!r} is not it."
 
     return check("check_image_tokens_1080p", answer, verify,
@@ -88,6 +90,8 @@ def check_video_tokens(answer, clip: dict = CLIP) -> CheckResult:
             return True, f"right: {frames} frames in pairs, {expected:,} tokens in all."
         if value == per_frame * frames or value == expected * 2:
             return False, f"{value:,} counts every frame; two consecutive frames share one temporal patch."
+        if value == frames // 2 * -(-clip["width"] // 32) * -(-clip["height"] // 32):
+            return False, f"{value:,} rounds the sides up; each side goes to the nearest multiple of 32."
         return False, f"{value:,} is not it; you need {frames} frames first."
 
     return check("check_video_tokens", answer, verify,
@@ -121,6 +125,8 @@ def check_padding_side(answer) -> CheckResult:
     def verify(value):
         if str(value).strip().lower() == "left":
             return True, "left: every prompt then ends right where the new tokens start."
+        if str(value).strip().lower() != "right":
+            return False, f"{value!r}: answer 'left' or 'right'."
         return False, f"{value!r}: with right padding the model would continue from pad tokens in shorter prompts."
 
     return check("check_padding_side", answer, verify,

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from ._check import CheckResult, check
+from ._check import CheckResult, check, whole_number
 
 IGNORE = -100
 
@@ -16,13 +16,45 @@ def _prompts(split) -> set[str]:
 
 
 def check_split_overlap(answer, train, validation) -> CheckResult:
-    """Easy: how many user messages (tickets) appear in both the training and the validation split?"""
-    shared = len(_prompts(train) & _prompts(validation))
+    """Easy: how many user messages (tickets) appear word for word in both the training and the validation split?
 
-    def verify(n):
-        if int(n) != shared:
-            return False, f"{n} is not the number of shared tickets."
-        return True, f"right: {shared} tickets are shared, so validation measures tickets the model never trained on."
+    The message then says what the number means: it also compares the ticket bodies (the problem sentence with its
+    details, without greeting and closing), because identical texts are not the only way a split leaks."""
+    from ..finetune import body_of
+
+    train_texts, val_texts = _prompts(train), _prompts(validation)
+    shared = len(train_texts & val_texts)
+    train_bodies = {body_of(ex) for ex in train}
+    repeated = sum(body_of(ex) in train_bodies for ex in validation)  # validation tickets whose body is in training
+
+    def meaning() -> str:
+        if repeated == 0:  # no shared body, so no identical text either
+            return ("No ticket body is shared either, so validation measures the routing of tickets the model has not "
+                    "trained on; they use the same problem sentences with other details (orders, products, months...), "
+                    "so new phrasings are a separate test.")
+        said = []
+        if shared:
+            said.append(f"those {shared} are tickets the model trains on, so a score on them measures memory")
+        if repeated > shared:
+            said.append(f"{repeated - shared} {'more ' if shared else ''}of the {len(validation)} validation tickets "
+                        "repeat a training ticket's body with another greeting or closing, which counting identical "
+                        "texts misses")
+        text = "; ".join(said)
+        return text[0].upper() + text[1:] + ". Validation then partly measures tickets the model has seen."
+
+    def verify(value):
+        n = whole_number(value)
+        if n == shared:
+            found = f"{shared} ticket texts occur" if shared else "no ticket text occurs"
+            return True, f"right: {found} word for word in both splits. {meaning()}"
+        if n == repeated:
+            return False, (f"{n} counts shared ticket bodies (without greeting and closing); the question asks for "
+                           "identical user messages.")
+        sizes = {len(val_texts): "the validation split's size", len(train_texts): "the training split's size",
+                 len(train_texts | val_texts): "the size of the union of both splits"}
+        if n in sizes:
+            return False, f"{n} is {sizes[n]}, not the overlap: intersect the two sets (&)."
+        return False, f"{n} is not the number of user messages in both splits."
 
     return check("split overlap", answer, verify,
                  "Collect each split's user messages (messages[0]['content']) in a set and intersect the sets.")
@@ -33,11 +65,20 @@ def check_trained_text(answer, tokenizer, example) -> CheckResult:
     trained = [tok for tok, lab in zip(example["input_ids"], example["labels"]) if lab != IGNORE]
     expected = tokenizer.decode(trained)
 
+    everything = tokenizer.decode(example["input_ids"])
+    ignored = tokenizer.decode([tok for tok, lab in zip(example["input_ids"], example["labels"]) if lab == IGNORE])
+
     def verify(text):
+        if not isinstance(text, str):
+            return False, f"expected the decoded text (a string), got {type(text).__name__}."
         if text == expected:
             return True, f"right: the loss only sees {expected!r}, the reply and the end-of-turn token that stops it."
         if text.strip() == expected.replace("<|im_end|>", "").strip():
             return False, "close: the reply is right, but the end-of-turn token is trained too (keep special tokens)."
+        if text == everything:
+            return False, "that is the whole example; keep only the tokens whose label is not -100."
+        if text == ignored:
+            return False, "that is the part the loss ignores (label -100); keep the other tokens."
         return False, f"{text!r} is not what the labels train."
 
     return check("trained text", answer, verify,
@@ -53,7 +94,9 @@ def check_lora_rank(answer, model_id: str, budget_mb: float, target_modules="all
     expected = max(fitting) if fitting else None
 
     def verify(rank):
-        rank = int(rank)
+        rank = whole_number(rank)
+        if rank not in ranks:
+            return False, f"choose one of the ranks {list(ranks)}."
         need = adapter_training_bytes(lora_parameters(model_id, rank, target_modules)) / 1e6
         if rank == expected:
             return True, f"right: rank {rank} needs {need:.0f} MB of the {budget_mb:g} MB budget; twice the rank would not fit."
@@ -70,11 +113,16 @@ def check_steps_per_epoch(answer, examples: int, batch_size: int, grad_accum: in
     """Easy: optimizer steps for one pass over `examples` with this batch size and gradient accumulation."""
     expected = math.ceil(examples / (batch_size * grad_accum))
 
-    def verify(steps):
-        if int(steps) == expected:
+    def verify(value):
+        steps = whole_number(value)
+        if steps == expected:
             return True, f"right: {examples} examples / ({batch_size} x {grad_accum}) per step = {expected} steps."
-        if int(steps) == math.ceil(examples / batch_size):
+        if steps == math.ceil(examples / batch_size) and grad_accum > 1:
             return False, "that counts forward passes; with gradient accumulation one optimizer step takes several."
+        if steps == examples // (batch_size * grad_accum):
+            return False, "that drops the last, partial step: round up."
+        if steps == math.ceil(examples / grad_accum) and batch_size > 1:
+            return False, "that leaves out the batch size: one step consumes batch_size x grad_accum examples."
         return False, f"{steps} steps is not one pass over {examples} examples."
 
     return check("steps per epoch", answer, verify,
@@ -90,24 +138,35 @@ def _shipped_sentences() -> list[str]:
 
 def check_own_tickets(answer, train=()) -> CheckResult:
     """Stretch: at least 10 tickets in the learner's own words, in the dataset's format, none using a shipped sentence."""
-    from ..finetune import CATEGORIES, PRIORITIES
+    from ..finetune import CATEGORIES, PRIORITIES, PROMPT
+    from ..finetune import answer as reply_for
 
-    seen, shipped = _prompts(train), _shipped_sentences()
+    seen, shipped, prefix = _prompts(train), _shipped_sentences(), PROMPT.format(text="")
 
     def verify(examples):
+        if isinstance(examples, dict):
+            return False, "give a list of examples, one finetune.make_example(...) per ticket."
         examples = list(examples)
         if len(examples) < 10:
             return False, f"{len(examples)} tickets are too few to read an accuracy from; write at least 10."
+        texts = [ex["messages"][0]["content"] for ex in examples]
+        if len(set(texts)) < len(texts):
+            return False, "some tickets are repeated: write 10 different ones."
         for ex in examples:
             roles = [m["role"] for m in ex["messages"]]
             if roles != ["user", "assistant"]:
                 return False, f"each example needs a user and an assistant message, got {roles}."
+            content = ex["messages"][0]["content"]
+            if not content.startswith(prefix):
+                return False, f"{content!r} is not in the dataset's format: the user message starts {prefix!r}."
             reply = json.loads(ex["messages"][1]["content"])
             if reply.get("category") not in CATEGORIES or reply.get("priority") not in PRIORITIES:
                 return False, f"{reply} is outside the schema: categories {CATEGORIES}, priorities {PRIORITIES}."
-            text = ex["messages"][0]["content"].lower()
-            if ex["messages"][0]["content"] in seen or any(s and s in text for s in shipped):
-                return False, f"{ex['messages'][0]['content']!r} reuses a training phrase; use your own words."
+            if ex["messages"][1]["content"] != reply_for(reply["category"], reply["priority"]):
+                return False, (f"{ex['messages'][1]['content']!r} is not written the way the model learned it: "
+                               f"{reply_for(reply['category'], reply['priority'])!r} (exact match compares strings).")
+            if content in seen or any(s and s in content.lower() for s in shipped):
+                return False, f"{content!r} reuses a training phrase; use your own words."
         return True, f"{len(examples)} tickets in your own words: now measure the model on them."
 
     return check("own tickets", answer, verify,
@@ -120,9 +179,13 @@ def check_adapter_config(answer, adapter_dir) -> CheckResult:
     expected = {"r": config["r"], "base_model_name_or_path": config["base_model_name_or_path"]}
 
     def verify(found):
+        if not isinstance(found, dict):
+            return False, "answer with a dict: {'r': ..., 'base_model_name_or_path': ...}."
+        if "r" in found and found["r"] != config["r"] and found["r"] == config.get("lora_alpha"):
+            return False, "that r is lora_alpha, the scaling factor; the rank is the key 'r'."
         wrong = [k for k in expected if found.get(k) != expected[k]]
         if wrong:
-            return False, f"{', '.join(wrong)} do not match the saved adapter_config.json."
+            return False, f"{' and '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not match the saved adapter_config.json."
         return True, "right: the adapter records its rank and the base model it must be loaded onto."
 
     return check("adapter config", answer, verify,
@@ -141,11 +204,21 @@ def check_fsdp_gpus(answer, model_id: str, gpu_gb: float) -> CheckResult:
     parameters = catalog.param_count(model_id).total
     expected = gpus_for_full_finetune(parameters, gpu_gb)
 
-    def verify(n):
-        if int(n) == expected:
-            return True, (f"right: {parameters / 1e9:.1f}B parameters x 16 bytes = {parameters * 16 / 1e9:.0f} GB, "
+    need, usable = parameters * 16 / 1e9, gpu_gb * 0.8
+
+    def verify(value):
+        n = whole_number(value)
+        if n == expected:
+            return True, (f"right: {parameters / 1e9:.1f}B parameters x 16 bytes = {need:.0f} GB, "
                           f"over {expected} GPUs of {gpu_gb:g} GB (80 % usable each).")
-        return False, f"{n} GPUs is not what the arithmetic gives."
+        if n < 1:
+            return False, f"{n} GPUs cannot hold anything."
+        if n == math.ceil(parameters * 2 / (gpu_gb * 1e9 * 0.8)):
+            return False, "that fits the bf16 weights only; training also keeps gradients and AdamW state (16 bytes)."
+        if n < expected:
+            return False, (f"{n} GPUs hold {n * usable:.0f} GB (80 % of {gpu_gb:g} GB each), less than the {need:.0f} GB "
+                           "of weights, gradients and AdamW state: round up.")
+        return False, f"{n} GPUs is more than the {need:.0f} GB need at {usable:.0f} GB per GPU."
 
     return check("GPUs for a sharded full fine-tune", answer, verify,
                  "parameters x 16 bytes (bf16 weights and gradients, fp32 master weights and two AdamW moments), "

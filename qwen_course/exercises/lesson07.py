@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-from ._check import CheckResult, check, close_to
+from ._check import CheckResult, check, close_to, number_verify, whole_number
 
 # Causes a learner maps health flags to (notebook 07, section 5).
 CAUSES = {
@@ -22,19 +22,20 @@ _CAUSE_OF_FLAG = {"slow_decode": "a", "memory_near_limit": "b", "memory_growth":
 def check_decode_speed(answer, start: float, token_times: Sequence[float]) -> CheckResult:
     """Decode tokens/s from raw timestamps: tokens after the first, divided by the time after the first."""
     n = len(token_times)
+    if n < 2 or token_times[-1] <= token_times[0]:
+        return check("decode speed from timestamps", answer,
+                     lambda _: (False, "these timestamps hold fewer than two tokens: generate a longer answer first."),
+                     "Decode starts at the first token: (number of tokens - 1) / (last time - first time).")
     expected = (n - 1) / (token_times[-1] - token_times[0])
     with_prefill = n / (token_times[-1] - start)
     off_by_one = n / (token_times[-1] - token_times[0])
 
-    def verify(value):
-        value = float(value)
-        if close_to(value, expected):
-            return True, f"{value:.4g} tokens/s: {n - 1} gaps over {token_times[-1] - token_times[0]:.3f} s of decode."
-        if close_to(value, with_prefill):
-            return False, "that includes the time to first token, which is prefill, not decode."
-        if close_to(value, off_by_one):
-            return False, f"{n} tokens have {n - 1} gaps between them: count the tokens after the first."
-        return False, f"{value:.4g} is not the decode speed of these timestamps."
+    verify = number_verify(
+        expected, "{:.4g} tokens/s",
+        f"{n - 1} gaps over {token_times[-1] - token_times[0]:.3f} s of decode.",
+        [(with_prefill, "that includes the time to first token, which is prefill, not decode."),
+         ((n - 1) / (token_times[-1] - start), "that includes the time to first token, which is prefill, not decode."),
+         (off_by_one, f"{n} tokens have {n - 1} gaps between them: count the tokens after the first.")])
 
     return check("decode speed from timestamps", answer, verify,
                  "Decode starts at the first token: (number of tokens - 1) / (last time - first time).")
@@ -46,14 +47,19 @@ def check_best_batch(answer, frame) -> CheckResult:
     best = int(medians.idxmax())
     per_seq_best = int(frame.groupby("batch_size")["decode_tokens_per_s"].median().idxmax())
 
+    single_best = int(frame.loc[frame["throughput_tokens_per_s"].idxmax(), "batch_size"])
+
     def verify(value):
-        value = int(value)
+        value = whole_number(value)
         if value == best:
             return True, f"batch {best} gave {medians[best]:.4g} tokens/s in total, the most in this sweep."
         if value not in medians.index:
             return False, f"batch {value} was not in the sweep ({sorted(medians.index)})."
         if value == per_seq_best:
             return False, "that is the fastest per sequence; the question is total tokens/s for the whole batch."
+        if value == single_best:
+            return False, (f"batch {value} had the single fastest run, but its median was {medians[value]:.4g} tokens/s; "
+                           "compare medians, one run is noise.")
         return False, f"batch {value} gave {medians[value]:.4g} tokens/s; another batch size gave more."
 
     return check("best batch size", answer, verify,
@@ -64,20 +70,14 @@ def check_decode_bound(answer, parameters: float, bytes_per_parameter: float, ba
     """The bandwidth ceiling on decode speed: bandwidth / bytes of weights read per token."""
     expected = bandwidth_bytes_per_s / (parameters * bytes_per_parameter)
 
-    def verify(value):
-        value = float(value)
-        if close_to(value, expected, rel=0.05):
-            return True, f"about {expected:.3g} tokens/s is the most this bandwidth can feed at batch 1."
-        mistakes = {
-            bandwidth_bytes_per_s / (parameters * 4): "4 bytes per parameter is fp32",
-            bandwidth_bytes_per_s / parameters: "one byte per parameter is int8",
-            bandwidth_bytes_per_s * 8 / (parameters * bytes_per_parameter): "bandwidth is bytes/s; do not convert to bits",
-            bandwidth_bytes_per_s / (parameters * bytes_per_parameter * 8): "bandwidth is bytes/s; do not convert to bits",
-        }
-        for wrong, why in mistakes.items():
-            if close_to(value, wrong, rel=0.05):
-                return False, f"{why}; use {bytes_per_parameter:g} bytes per parameter."
-        return False, f"{value:.4g} tokens/s does not match bandwidth / (parameters x bytes per parameter)."
+    use = f"; use {bytes_per_parameter:g} bytes per parameter."
+    mistakes = [(bandwidth_bytes_per_s / (parameters * b), f"{b:g} bytes per parameter is {name}{use}")
+                for b, name in ((4, "fp32"), (1, "int8"), (0.5, "int4")) if b != bytes_per_parameter]
+    mistakes += [(expected * 8, "bandwidth is bytes/s; do not convert to bits."),
+                 (expected / 8, "bandwidth is bytes/s; do not convert to bits."),
+                 (parameters * bytes_per_parameter / bandwidth_bytes_per_s,
+                  "that is seconds per token; the ceiling is its inverse, tokens per second.")]
+    verify = number_verify(expected, "{:.4g} tokens/s", "the most this bandwidth can feed at batch 1.", mistakes, rel=0.05)
 
     return check("decode ceiling", answer, verify,
                  "Each new token reads every weight once: tokens/s <= bandwidth / (parameters x bytes per parameter).")
@@ -89,13 +89,18 @@ def check_kv_bytes(answer, layers: int, kv_heads: int, head_dim: int, bytes_per_
     expected = 2 * layers * kv_heads * head_dim * bytes_per_value * tokens
 
     def verify(value):
-        value = int(value)
+        value = whole_number(value)
         if value == expected:
             return True, f"{expected:,} bytes: 2 x {layers} x {kv_heads} x {head_dim} x {bytes_per_value} x {tokens}."
-        if value * 2 == expected:
-            return False, "the cache holds keys and values: multiply by 2."
-        if attention_heads and value == expected // kv_heads * attention_heads:
-            return False, "grouped-query attention caches only the KV heads, not every query head."
+        mistakes = [(expected // 2, "the cache holds keys and values: multiply by 2."),
+                    (expected // kv_heads * (attention_heads or kv_heads),
+                     "grouped-query attention caches only the KV heads, not every query head."),
+                    (expected // bytes_per_value * 4, f"that is 4 bytes per value (fp32); this cache takes {bytes_per_value}."),
+                    (expected // tokens, f"that is one token; the question asks for {tokens:,} tokens."),
+                    (expected * 8, "that is bits; the question asks for bytes.")]
+        why = [text for wrong, text in mistakes if value == wrong and wrong != expected]
+        if why:
+            return False, " Or: ".join(why)
         return False, f"{value:,} bytes is not what this config caches for {tokens} tokens."
 
     return check("KV cache bytes", answer, verify,
@@ -129,11 +134,18 @@ def check_lowest_loss_step(answer, frame, tag: str) -> CheckResult:
     rows = frame[frame["tag"] == tag]
     best = rows.loc[rows["value"].idxmin()]
 
+    lowest = rows[rows["value"] == best["value"]]  # a tie: every step with the lowest value is right
+    any_tag = frame.loc[frame["value"].idxmin()]
+
     def verify(value):
-        value = int(value)
-        if value == int(best["step"]):
+        value = whole_number(value)
+        if value in set(lowest["step"].astype(int)):
             return True, f"step {value}: {tag} = {best['value']:.4g}."
-        if value not in set(rows["step"]):
+        if value not in set(rows["step"].astype(int)):
+            if any_tag["tag"] != tag and value == int(any_tag["step"]):
+                return False, f"that is the lowest value of {any_tag['tag']!r}; filter the frame to tag == {tag!r} first."
+            if value in set(rows.index) or value == int(rows["value"].idxmin()):
+                return False, f"no {tag} was logged at step {value}: is that a row index? Read the row's 'step'."
             return False, f"no {tag} was logged at step {value}."
         return False, f"{tag} was {rows[rows['step'] == value]['value'].min():.4g} there; another step is lower."
 
@@ -162,14 +174,15 @@ def check_histogram_p95(answer, buckets: Mapping[float, int]) -> CheckResult:
     """p95 estimated from cumulative histogram buckets, the way Prometheus' histogram_quantile does it."""
     expected = histogram_quantile(0.95, buckets)
 
-    def verify(value):
-        value = float(value)
-        if close_to(value, expected, rel=0.01):
-            return True, f"about {expected:.4g} s: bucket counts only bound the answer, so it is an estimate."
-        upper = next(b for b in sorted(buckets) if buckets[b] >= 0.95 * buckets[max(buckets)])
-        if close_to(value, upper, rel=0.01):
-            return False, "that is the bucket's upper edge; interpolate inside the bucket."
-        return False, f"{value:.4g} s is not the interpolated p95 of these buckets."
+    bounds = sorted(buckets)
+    upper = next(b for b in bounds if buckets[b] >= 0.95 * buckets[bounds[-1]])
+    lower = ([0.0] + bounds)[bounds.index(upper)]
+    mistakes = [(upper, "that is the bucket's upper edge; interpolate inside the bucket."),
+                (lower, "that is the bucket's lower edge; interpolate inside the bucket."),
+                (histogram_quantile(0.5, buckets), "that is the median (p50); p95 is the 0.95 quantile."),
+                (histogram_quantile(0.99, buckets), "that is p99; p95 is the 0.95 quantile.")]
+    mistakes = [(w, why) for w, why in mistakes if math.isfinite(w) and not close_to(w, expected, rel=0.001)]
+    verify = number_verify(expected, "{:.4g} s", "an estimate: bucket counts only bound the answer.", mistakes, rel=0.01)
 
     return check("p95 from histogram buckets", answer, verify,
                  "Find the first bucket whose cumulative count reaches 0.95 x total, then interpolate linearly "

@@ -17,6 +17,8 @@ def check_base_url(answer, server=None) -> CheckResult:
         parsed = urlparse(url)
         if parsed.scheme != "http" or parsed.hostname not in ("127.0.0.1", "localhost"):
             return False, f"{url!r} is not an http URL on this machine (127.0.0.1 or localhost)"
+        if parsed.port is None:
+            return False, f"{url!r} has no port: the local server listens on its own port (server.port)"
         if server is not None and parsed.port != server.port:
             return False, f"the server listens on port {server.port}, your URL says {parsed.port}"
         if parsed.path.rstrip("/") != "/v1":
@@ -50,12 +52,23 @@ def check_p95_doubling(answer, results) -> CheckResult:
     """Medium: the smallest measured concurrency whose p95 latency is at least twice the one at the first level."""
 
     def verify(level):
+        import numbers
+
         base = results[0].latency["p95"]
         expected = next((r.clients for r in results[1:] if r.latency["p95"] >= 2 * base), 0)
         table = ", ".join(f"{r.clients}: {r.latency['p95']:.3f} s" for r in results)
-        if isinstance(level, bool) or not isinstance(level, int):
+        if isinstance(level, bool) or not isinstance(level, numbers.Integral):
             return False, f"answer with an int (a number of clients, or 0), got {level!r}"
+        level = int(level)
         if level != expected:
+            position = next((i for i, r in enumerate(results) if r.clients == expected), None)
+            if expected and level == position and level not in {r.clients for r in results}:
+                return False, f"{level} is a position in the list; answer with the number of clients (r.clients)"
+            p50 = next((r.clients for r in results[1:] if r.latency["p50"] >= 2 * results[0].latency["p50"]), 0)
+            if level == p50 and p50 != expected:
+                return False, f"that is where the median (p50) doubled; the question is about p95 ({table})"
+            if level and level not in {r.clients for r in results}:
+                return False, f"{level} clients were not measured; the levels were {[r.clients for r in results]}"
             return False, f"p95 by concurrency was {table}; twice {base:.3f} s is {2 * base:.3f} s"
         if expected == 0:
             return True, f"no tested level doubled p95 ({table})."
@@ -75,7 +88,14 @@ def check_guard_statuses(answer) -> CheckResult:
         missing = sorted(set(expected) - set(codes))
         if missing:
             return False, f"missing keys: {', '.join(missing)}"
-        wrong = [f"{k}: {codes[k]!r} (expected {v})" for k, v in expected.items() if codes[k] != v]
+        why = {("missing_key", 403): "403 is for a known client without permission; no key at all is 401",
+               ("admin_endpoint", 401): "the allowlist is checked before the key: an endpoint not served is 404",
+               ("admin_endpoint", 403): "the allowlist is checked before the key: an endpoint not served is 404",
+               ("too_many_tokens", 413): "413 is for a body over the byte limit; a max_tokens over the cap is a bad "
+                                         "field in a small body",
+               ("too_many_tokens", 422): "the gateway refuses it itself, before the server's own validation"}
+        wrong = [f"{k}: {codes[k]!r}" + (f" ({why[k, codes[k]]})" if (k, codes[k]) in why else " is not what it answers")
+                 for k, v in expected.items() if codes[k] != v]
         if wrong:
             return False, "; ".join(wrong)
         return True, "refused before the model saw anything: 401 no key, 400 over the token cap, 404 not allowlisted."
@@ -84,14 +104,33 @@ def check_guard_statuses(answer) -> CheckResult:
                  "catch openai.APIStatusError and read .status_code, or use httpx and read response.status_code")
 
 
+def _flags(args: list[str]) -> dict:
+    """`--flag value`, `--flag=value` and bare `--flag` (True) from a command line; a stray word raises ValueError."""
+    flags, i = {}, 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("-"):
+            raise ValueError(f"unexpected argument {arg!r}")
+        if "=" in arg:
+            key, value = arg.split("=", 1)
+            flags[key], i = value, i + 1
+        elif i + 1 < len(args) and not args[i + 1].startswith("-"):
+            flags[arg], i = args[i + 1], i + 2
+        else:
+            flags[arg], i = True, i + 1
+    return flags
+
+
 def check_deployment(answer, model: str = "Qwen/Qwen3-32B", gpus: int = 2, memory_gb: float = 24,
                      utilization: float = 0.9, reserve_gb: float = 2.0) -> CheckResult:
-    """Stretch: a `vllm serve` command for `model` on `gpus` x `memory_gb` GB that the memory arithmetic accepts."""
+    """Stretch: a `vllm serve` command for `model` on `gpus` x `memory_gb` GB that the memory arithmetic accepts,
+    within `utilization` of each GPU and the checkpoint's context."""
 
     def verify(command):
         from .. import catalog
         from ..memory import kv_bytes_per_token
         from ..serving import reasoning_parser, served_weights_bytes, valid_tensor_parallel
+        from ..serving.plan import QUANT_BLOCK
 
         argv = shlex.split(command) if isinstance(command, str) else None
         if not argv or argv[:2] != ["vllm", "serve"] or len(argv) < 3:
@@ -100,19 +139,42 @@ def check_deployment(answer, model: str = "Qwen/Qwen3-32B", gpus: int = 2, memor
         precision = {ckpt.id: "bf16", ckpt.id + "-FP8": "fp8", ckpt.id + "-AWQ": "int4"}.get(argv[2])
         if precision is None:
             return False, f"serve {ckpt.id} or one of its prequantized releases ({ckpt.id}-FP8, {ckpt.id}-AWQ)"
-        flags = dict(zip(argv[3::2], argv[4::2]))
+        flags = _flags(argv[3:])
+        if precision == "bf16" and flags.get("--quantization") == "fp8":
+            precision = "fp8"  # vLLM quantizes a 16-bit checkpoint to FP8 while loading
         tp = int(flags.get("--tensor-parallel-size", flags.get("-tp", 1)))
+        dp = int(flags.get("--data-parallel-size", flags.get("-dp", 1)))
+        c = ckpt.text_config
         if tp not in valid_tensor_parallel(ckpt, gpus):
             return False, (f"--tensor-parallel-size {tp} is impossible here: it must be at most {gpus} and split "
-                           f"{ckpt.text_config['num_attention_heads']} query heads and "
-                           f"{ckpt.text_config['num_key_value_heads']} KV heads evenly")
+                           f"{c['num_attention_heads']} query heads and {c['num_key_value_heads']} KV heads evenly")
+        if tp * dp > gpus:
+            return False, f"TP {tp} x data parallel {dp} needs {tp * dp} GPUs; there are {gpus}"
+        inter = c.get("moe_intermediate_size") or c["intermediate_size"]
+        if precision in ("fp8", "int4") and (inter % tp or (inter // tp) % QUANT_BLOCK):
+            return False, (f"with {precision} weights, TP {tp} splits the MLP width {inter} across the "
+                           f"{QUANT_BLOCK}-wide quantization blocks")
         if "--max-model-len" not in flags:
             return False, "set --max-model-len: the default (40,960 from config.json) needs more KV cache than fits"
         length = int(flags["--max-model-len"])
-        c = ckpt.text_config
-        kv = kv_bytes_per_token(ckpt, "bf16") * length * max(1, c["num_key_value_heads"] // tp) / c["num_key_value_heads"]
+        if length > ckpt.max_context:
+            return False, f"{ckpt.id} supports at most {ckpt.max_context:,} tokens, even with YaRN"
+        positions = c.get("max_position_embeddings") or ckpt.context
+        scaled = any("yarn" in str(flags.get(k, "")) for k in ("--rope-scaling", "--hf-overrides"))
+        if length > positions and not scaled:
+            return False, (f"--max-model-len {length:,} is beyond the {positions:,} positions in config.json: vLLM "
+                           "refuses it unless YaRN rope scaling is switched on")
+        used = float(flags.get("--gpu-memory-utilization", utilization))
+        if not 0 < used <= 1:
+            return False, f"--gpu-memory-utilization {used:g} is not a share of the GPU (0 to 1)"
+        if used > utilization + 1e-9:
+            return False, (f"--gpu-memory-utilization {used:g}: the exercise leaves {utilization:g} of each GPU to "
+                           "vLLM; plan within it")
+        kv_value = 1 if str(flags.get("--kv-cache-dtype", "auto")).startswith("fp8") else 2
+        kv = (kv_bytes_per_token(ckpt, "bf16") * kv_value / 2 * length
+              * max(1, c["num_key_value_heads"] // tp) / c["num_key_value_heads"])
         per_gpu = served_weights_bytes(ckpt, precision) / tp + kv + reserve_gb * 1e9
-        budget = float(flags.get("--gpu-memory-utilization", utilization)) * memory_gb * 1e9
+        budget = used * memory_gb * 1e9
         if per_gpu > budget:
             return False, (f"each GPU would need {per_gpu / 1e9:.1f} GB (weights {precision}, TP {tp}, KV for "
                            f"{length:,} tokens, {reserve_gb:g} GB runtime) but has {budget / 1e9:.1f} GB")

@@ -1,0 +1,160 @@
+"""Lesson 02's checks on the tiny offline Qwen3 stand-in: the notebook's folded solutions pass, typical wrong answers
+fail with their reason, and the batch check regenerates the answers instead of trusting two equal lists."""
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
+
+from conftest import folded_solutions
+from qwen_course import offline
+from qwen_course.exercises import check_batch_matches, check_manual_prompt, check_stop_criterion
+
+MAX_NEW_TOKENS = 8
+QUESTIONS = ["Name a prime number.", "What colour is the sky on a clear day?", "Translate 'thank you' into Danish, please."]
+MESSAGES = [{"role": "system", "content": "You answer in one short sentence."},
+            {"role": "user", "content": "What is the capital of Denmark?"}]
+
+
+def passes(result):
+    assert result.passed is True, str(result)
+
+
+def fails(result, says):
+    assert result.passed is False, str(result)
+    assert says in result.message, str(result)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(offline.build("qwen3"))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return AutoModelForCausalLM.from_pretrained(offline.build("qwen3"), dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def solutions():
+    pairs = folded_solutions("02")
+    assert [call.split("(")[0] for call, _ in pairs] == ["check_manual_prompt", "check_stop_criterion", "check_batch_matches"]
+    return pairs
+
+
+def run(code, **ns):
+    exec(code, ns)  # noqa: S102 - the notebook's own solution text
+    return ns
+
+
+def test_placeholders_are_not_answered_yet(tokenizer, model):
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+               for q in QUESTIONS]
+    for placeholder in (None, ...):
+        for result in (check_manual_prompt(placeholder, tokenizer, MESSAGES), check_stop_criterion(placeholder, tokenizer),
+                       check_batch_matches(placeholder, model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS)):
+            assert result.passed is None and "not answered yet" in str(result)
+
+
+def test_manual_prompt(tokenizer, solutions):
+    right = run(solutions[0][1], messages=MESSAGES)["my_prompt"]
+    passes(check_manual_prompt(right, tokenizer, MESSAGES))
+    fails(check_manual_prompt(right.removesuffix("<|im_start|>assistant\n"), tokenizer, MESSAGES), "not opened")
+    fails(check_manual_prompt(right.replace("<|im_end|>\n", "<|im_end|>"), tokenizer, MESSAGES), "differs at character")
+    qwen25 = "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+    no_system = [MESSAGES[1]]
+    fails(check_manual_prompt(qwen25 + run(solutions[0][1], messages=no_system)["my_prompt"], tokenizer, no_system),
+          "no default system prompt")  # Qwen3 adds none
+    fails(check_manual_prompt(right + "<think>\n\n</think>\n\n", tokenizer, MESSAGES), "the end differs")
+    fails(check_manual_prompt(tokenizer(right)["input_ids"], tokenizer, MESSAGES), "one string")
+    # With thinking switched off the template prefills the empty think block, and the check renders it the same way.
+    passes(check_manual_prompt(right + "<think>\n\n</think>\n\n", tokenizer, MESSAGES, enable_thinking=False))
+    fails(check_manual_prompt(right, tokenizer, MESSAGES, enable_thinking=False), "stops early")
+
+
+class Always(StoppingCriteria):
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return torch.full((input_ids.shape[0],), self.value)
+
+
+def test_stop_criterion(tokenizer, solutions):
+    right = run(solutions[1][1], tokenizer=tokenizer, torch=torch, StoppingCriteria=StoppingCriteria)["my_stop"]
+    passes(check_stop_criterion(right, tokenizer))
+    fails(check_stop_criterion(Always(True), tokenizer), "does not end with '.'")
+    fails(check_stop_criterion(Always(False), tokenizer), "did not stop")
+
+    class AnyDot(StoppingCriteria):  # a '.' anywhere in the generated text is not the end of a sentence
+        def __call__(self, input_ids, scores, **kwargs):
+            tails = tokenizer.batch_decode(input_ids[:, -4:])
+            return torch.tensor(["." in t for t in tails])
+
+    fails(check_stop_criterion(AnyDot(), tokenizer), "3.5")
+
+    class FirstRowOnly(StoppingCriteria):  # one answer for the whole batch
+        def __call__(self, input_ids, scores, **kwargs):
+            return tokenizer.decode(input_ids[0, -3:]).rstrip().endswith(".")
+
+    fails(check_stop_criterion(FirstRowOnly(), tokenizer), "one bool per row")
+    fails(check_stop_criterion(lambda ids: True, tokenizer), "could not check")
+
+
+@pytest.fixture(scope="module")
+def outputs(model, tokenizer):
+    """The batching cell of the notebook, with MAX_NEW_TOKENS new tokens: one-by-one, left- and right-padded batches."""
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
+               for q in QUESTIONS]
+
+    def alone(p):
+        inputs = tokenizer(p, return_tensors="pt")
+        out = model.generate(**inputs, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)
+        return tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=False)
+
+    def batched(side):
+        tokenizer.padding_side = side
+        try:
+            batch = tokenizer(prompts, padding=True, return_tensors="pt")
+            out = model.generate(**batch, max_new_tokens=MAX_NEW_TOKENS, do_sample=False)
+        finally:
+            tokenizer.padding_side = "right"
+        return tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=False)
+
+    torch.manual_seed(0)
+    sampled = [tokenizer.decode(model.generate(**tokenizer(p, return_tensors="pt"), max_new_tokens=MAX_NEW_TOKENS,
+                                               do_sample=True)[0, len(tokenizer(p)["input_ids"]):]) for p in prompts]
+    return {"prompts": prompts, "one_by_one": [alone(p) for p in prompts], "left": batched("left"),
+            "right": batched("right"), "sampled": sampled}
+
+
+def test_batch_matches(model, tokenizer, outputs, solutions):
+    prompts, one = outputs["prompts"], outputs["one_by_one"]
+
+    def checked(answer, **kwargs):
+        return check_batch_matches(answer, model, tokenizer, prompts, **{"max_new_tokens": MAX_NEW_TOKENS, **kwargs})
+
+    right = run(solutions[2][1], batched=outputs["left"], one_by_one=one)["my_outputs"]
+    passes(checked(right))
+    passes(checked(([t.replace("<|endoftext|>", "") for t in outputs["left"]], one)))  # skip_special_tokens is fine
+    assert outputs["right"] != one  # the tiny model shows what right padding does
+    fails(checked((outputs["right"], one)), "padding_side='left'")
+    # Two equal lists used to pass whatever they held; the check now regenerates the answers itself.
+    fails(checked((["a", "b", "c"], ["a", "b", "c"])), "not what greedy generation gives")
+    fails(checked((outputs["sampled"], outputs["sampled"])), "do_sample=False")
+    fails(checked((outputs["left"], one), max_new_tokens=MAX_NEW_TOKENS + 4), "max_new_tokens=12")
+    fails(checked(([p + t for p, t in zip(prompts, one)], [p + t for p, t in zip(prompts, one)])), "only the new tokens")
+    fails(checked((outputs["left"][:2], one[:2])), "one output per prompt")
+    fails(check_batch_matches((one, one), model, tokenizer, prompts[:2]), "three or more prompts")
+    fails(check_batch_matches((one, one), model, tokenizer, [prompts[0]] * 3), "nothing is padded")
+    fails(check_batch_matches((one, one)), "pass the model, tokenizer and prompts")
+    fails(checked(one), "could not check")
+
+
+def test_every_check_of_the_lesson_has_its_own_test():
+    from pathlib import Path
+
+    from qwen_course.exercises import lesson02 as lesson
+
+    source = Path(__file__).read_text()
+    checks = [n for n in dir(lesson) if n.startswith("check_") and getattr(lesson, n).__module__ == lesson.__name__]
+    assert checks and all(f"def test_{name[6:]}" in source for name in checks)
