@@ -7,13 +7,13 @@ processor without torchvision (its video part needs it), so `load_processor` ret
 """
 
 from .checkpoint import SEED, build, build_all, is_built, path_for
-from .kinds import EOS_IDS, KINDS, MODEL_TYPE_TO_KIND, Kind, kind, kind_for
+from .kinds import EOS_IDS, KINDS, MODEL_TYPE_TO_KIND, TOKEN_IDS, Kind, kind, kind_for
 from .processor import load_processor
 from .store import MARKER, read_marker
 from .tokenizer import FLAVOURS, TEMPLATES, build_tokenizer, chat_template, flavour, load_tokenizer, tokenizer_dir
 
 __all__ = [
-    "SEED", "build", "build_all", "is_built", "path_for", "EOS_IDS", "KINDS", "MODEL_TYPE_TO_KIND", "Kind", "kind",
+    "SEED", "build", "build_all", "is_built", "path_for", "EOS_IDS", "KINDS", "MODEL_TYPE_TO_KIND", "TOKEN_IDS", "Kind", "kind",
     "kind_for", "load_processor", "MARKER", "read_marker", "FLAVOURS", "TEMPLATES", "build_tokenizer",
     "chat_template", "flavour", "load_tokenizer", "tokenizer_dir",
 ]  # fmt: skip

@@ -7,12 +7,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .._paths import home
-from .kinds import EOS_IDS, KINDS, Kind, kind
+from .kinds import KINDS, Kind, kind
 from .processor import write_processor_files
 from .store import FORMAT_VERSION, MARKER, fingerprint, publish, read_marker
 from .tokenizer import chat_template, install_tokenizer, tokenizer_fingerprint
 
 SEED = 20240919  # Qwen2.5's release date: every build draws the same weights
+HYBRID_NOTE = (" Its Gated DeltaNet layers run through transformers' torch code on a CPU: the fast kernels "
+               "(flash-linear-attention, causal-conv1d) are GPU-only.")
 
 
 def path_for(name: str) -> Path:
@@ -44,8 +46,6 @@ def build_all(force: bool = False) -> dict[str, Path]:
     return {name: build(name, force=force) for name in KINDS}
 
 
-VISION_TOKEN_IDS = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
-                        vision_end_token_id=151653)  # fmt: skip
 TOP_LEVEL_KEYS = ("tie_word_embeddings", "bos_token_id", "eos_token_id")
 
 
@@ -57,9 +57,13 @@ def _config(spec: Kind):
         return AutoConfig.for_model(spec.model_type, architectures=[spec.architecture], **spec.config)
     top = {key: spec.config[key] for key in TOP_LEVEL_KEYS}
     text = {key: value for key, value in spec.config.items() if key not in top}
+    if spec.model_type.startswith("qwen3_5"):  # text_config carries eos and tying too: AutoModelForCausalLM loads
+        text.update(eos_token_id=top["eos_token_id"], tie_word_embeddings=top["tie_word_embeddings"])  # text alone
+    ids = spec.token_ids
     return AutoConfig.for_model(
         spec.model_type, architectures=[spec.architecture], text_config=text, vision_config=spec.vision,
-        **VISION_TOKEN_IDS, **top,
+        image_token_id=ids["image"], video_token_id=ids["video"], vision_start_token_id=ids["vision_start"],
+        vision_end_token_id=ids["vision_end"], **top,
     )
 
 
@@ -77,8 +81,9 @@ def _generation_config(spec: Kind):
     """Qwen's recommended sampling, with both end-of-turn ids as eos."""
     from transformers import GenerationConfig
 
+    ids = spec.token_ids
     return GenerationConfig(
-        do_sample=True, bos_token_id=151643, pad_token_id=151643, eos_token_id=EOS_IDS, **spec.sampling
+        do_sample=True, bos_token_id=ids["bos"], pad_token_id=ids["bos"], eos_token_id=ids["eos"], **spec.sampling
     )
 
 
@@ -98,7 +103,7 @@ def _marker(spec: Kind, model) -> dict:
         "random_weights": True,
         "seed": SEED,
         "note": "Tiny random-weight stand-in for offline mode: real architecture class, tokenizer and chat "
-        "template; generated text is meaningless.",
+        "template; generated text is meaningless." + (HYBRID_NOTE if spec.model_type.startswith("qwen3_5") else ""),
     }
 
 

@@ -7,7 +7,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-PROCESSOR_CLASS = {"qwen2_5_vl": "Qwen2_5_VLProcessor", "qwen3_vl": "Qwen3VLProcessor"}
+PROCESSOR_CLASS = {"qwen2_5_vl": "Qwen2_5_VLProcessor", "qwen3_vl": "Qwen3VLProcessor",
+                   "qwen3_5": "Qwen3VLProcessor", "qwen3_5_moe": "Qwen3VLProcessor"}  # Qwen3.5 uses Qwen3-VL's
 
 
 def write_processor_files(model_type: str, image_processor: dict, folder: Path) -> None:

