@@ -236,6 +236,23 @@ def download_bytes(model: str | catalog.Checkpoint, variant: str = "bf16") -> in
     return weights_bytes(ckpt, "fp8") + int(mtp * (spec["weight_bytes"] + spec["scale_bytes"] / spec["group_size"]))
 
 
+def longest_context(est: Estimate, budget: int) -> int:
+    """The longest context (a multiple of 256) at which the same model and precision fit `budget`; 0 if none."""
+    low, high = 0, est.context // 256
+    while low < high:  # total bytes grow with context, so bisect
+        mid = (low + high + 1) // 2
+        if estimate(est.model_id, est.precision, mid * 256, est.batch, est.route).total_bytes <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return low * 256
+
+
+def duration(seconds: float) -> str:
+    """A download time in words: minutes, or hours past 90 minutes."""
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(1, round(seconds / 60))} min"
+
+
 # What a loaded model really occupies, to check the estimates above against.
 def _storages(tensor, seen: set, out: list) -> None:
     """Every distinct storage behind a tensor, looking inside quantized and subclass tensors."""

@@ -10,7 +10,7 @@ from . import catalog
 from ._display import Table, gb
 from ._paths import load_json
 from .hardware import Hardware, detect, online_status
-from .memory import Estimate, estimate, estimate_route
+from .memory import Estimate, duration, estimate, estimate_route, longest_context
 from .precision import TORCH_DTYPES, precisions_for, route_for
 
 
@@ -35,6 +35,23 @@ class Pick(Table):
     offline_reason: str = ""
     stand_in: str | None = None
     route: str | None = None  # the quantization method key behind the precision (see qwen_course.precision)
+    download_id: str = ""  # the repository the weights come from: Qwen's -FP8 release for an fp8 pick, else model_id
+    download_bytes: int = 0
+    download_seconds: float = 0.0  # at the bandwidth stated in data/picker.json
+    notes: list = field(default_factory=list)
+
+    @property
+    def thinking_default(self) -> bool | None:
+        """Whether the checkpoint's template thinks unless told otherwise (None for a local folder)."""
+        return catalog.find(self.model_id).thinks_by_default if catalog.find(self.model_id) else None
+
+    def sampling(self, mode: str | None = None) -> dict:
+        """Qwen's recommended sampling for a mode ("thinking", "non-thinking", ...; default: the template's default)."""
+        return catalog.find(self.model_id).sampling(mode) if catalog.find(self.model_id) else {}
+
+    def generate_kwargs(self, mode: str | None = None) -> dict:
+        """`sampling(mode)` as `model.generate(**kwargs)` takes it: do_sample, less presence_penalty (vLLM/OpenAI)."""
+        return {"do_sample": True, **{k: v for k, v in self.sampling(mode).items() if k != "presence_penalty"}}
 
     @property
     def dtype_name(self) -> str:
@@ -43,7 +60,7 @@ class Pick(Table):
             from .precision import load_dtype_name
 
             return load_dtype_name(self._route, "cpu")  # int8 kernels take fp32 activations, torchao int4 bf16
-        return TORCH_DTYPES[self.precision]
+        return TORCH_DTYPES.get(self.precision, "bfloat16")  # fp8: Qwen's FP8 release computes in bf16
 
     @property
     def torch_dtype(self):
@@ -92,6 +109,9 @@ class Pick(Table):
             "estimate": self.estimate.to_dict() if self.estimate else None,
             "reason": self.reason, "alternatives": self.alternatives,
             "offline": self.offline, "offline_reason": self.offline_reason, "stand_in": self.stand_in,
+            "download_id": self.download_id, "download_bytes": self.download_bytes,
+            "download_seconds": self.download_seconds, "thinking_default": self.thinking_default,
+            "sampling": self.sampling(), "notes": self.notes,
         }
 
     @property
@@ -107,7 +127,12 @@ class Pick(Table):
             rows.append(("after loading", self.post_load))
         if self.estimate:
             rows.append(("memory needed", gb(self.estimate.total_bytes)))
-        rows.append(("why", self.reason))
+        if self.download_bytes:
+            rows.append(("download", f"{self.download_id}: {gb(self.download_bytes)}, {duration(self.download_seconds)} "
+                                     f"at {_rules()['download_mbit_per_s']} Mbit/s"))
+        if self.thinking_default is not None:
+            rows.append(("thinks by default", self.thinking_default))
+        rows += [("why", self.reason)] + [("note", note) for note in self.notes]
         for alt in self.alternatives[:4]:
             rows.append(("alternative", f"{alt['model_id']} {alt['precision']} ({gb(alt['total_bytes'])})"))
         return rows
@@ -115,6 +140,11 @@ class Pick(Table):
 
 def _rules() -> dict:
     return load_json("picker.json")
+
+
+def download_seconds(size: int) -> float:
+    """Seconds to download `size` bytes at the bandwidth data/picker.json states (a workshop's shared line)."""
+    return size * 8 / (_rules()["download_mbit_per_s"] * 1e6)
 
 
 def memory_budget(hw: Hardware) -> int:
@@ -127,16 +157,14 @@ def memory_budget(hw: Hardware) -> int:
 
 
 def _candidates(task: str, context: int) -> list[catalog.Checkpoint]:
-    order = _rules()["tasks"][task]["order"]
-    known = []
-    for model_id in order:
-        try:
-            ckpt = catalog.get(model_id)
-        except catalog.UnknownModelError:
-            continue
-        if ckpt.max_context >= context:
-            known.append(ckpt)
-    return known
+    """The task's preference order, verified catalog rows only (an unverified one is used only when named)."""
+    if task not in _rules()["tasks"]:
+        raise NothingFitsError(f"no automatic {task} pick: name a model (model=...) from `qwen-course models`")
+    listed = [c for c in map(catalog.find, _rules()["tasks"][task]["order"]) if c and c.max_context >= context]
+    if listed and not any(c.verified for c in listed):
+        raise NothingFitsError(f"every {task} model in the catalog is unverified, so none is chosen automatically; "
+                               f"name one to use it anyway: {', '.join(c.id for c in listed)}")
+    return [c for c in listed if c.verified]
 
 
 def _fits(est: Estimate, hw: Hardware, max_weights: int | None) -> bool:
@@ -150,13 +178,13 @@ def _with_path(p: Pick, ckpt: catalog.Checkpoint | None, build: bool = True) -> 
     online, why = online_status()
     if online or ckpt is None:
         return p
-    cached = _cached_snapshot(ckpt.id)
+    cached = _cached_snapshot(p.download_id or ckpt.id)
     if cached:  # a workshop bundle or an earlier download: the real weights, no network needed
         p.model_path, p.offline_reason = cached, f"{why}; the real checkpoint is in the local Hugging Face cache"
         return p
     from . import offline
 
-    kind = offline.kind_for(ckpt.model_type)
+    kind = offline.kind_for(ckpt.model_type, ckpt.template or None)  # same template: thinks by default as the real one
     p.offline, p.offline_reason, p.stand_in = True, why, kind
     p.model_path = str(offline.build(kind) if build else offline.path_for(kind))
     return p
@@ -203,45 +231,51 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
     if not models:
         raise NothingFitsError(f"no {task} model in the catalog supports a {context:,}-token context")
     options = []  # (checkpoint, precision, estimate) that fit, in preference order
-    smallest = None
-    routes = {p: route_for(p, hw.device, measured=not hw.described) for p in precisions}
-    for ckpt in models:
-        for precision in precisions:
+    smallest = {}  # per model, its smallest estimate: what to say when nothing fits
+    cc = tuple(hw.compute_capability or (0, 0))
+    fp8 = ["fp8"] if hw.device == "cuda" and cc >= tuple(rules["fp8_min_compute_capability"]) else []
+    routes = {p: route_for(p, hw.device, measured=not hw.described) for p in precisions + fp8}
+    for ckpt in models:  # Qwen's FP8 releases where they exist and this GPU runs FP8 (Ada, Hopper and newer)
+        for precision in precisions[:1] + (fp8 if ckpt.fp8 else []) + precisions[1:]:
             est = estimate(ckpt, precision, min(context, ckpt.max_context), route=estimate_route(routes[precision], hw.device))
-            if smallest is None or est.total_bytes < smallest.total_bytes:
-                smallest = est
+            if ckpt.id not in smallest or est.total_bytes < smallest[ckpt.id].total_bytes:
+                smallest[ckpt.id] = est
             if _fits(est, hw, max_weights):
                 options.append((ckpt, precision, est))
     if not options:
-        raise NothingFitsError(_nothing_fits(task, hw, smallest, model))
-    chosen = _choose(options, precisions[0], rules["int4_gain"] if hw.device == "cuda" else None)
+        raise NothingFitsError(_nothing_fits(task, hw, list(smallest.values()), model))
+    gains = {"int4": rules["int4_gain"], "fp8": rules["fp8_gain"]} if hw.device == "cuda" else {}
+    chosen = _choose(options, precisions[0], gains)
     ckpt, precision, est = chosen
     reason = _reason(task, hw, ckpt, precision, est, precision_why, precision != precisions[0])
     larger = [o for o in options[:options.index(chosen)] if o[0] is not ckpt]
-    if larger and precision != "int4":
+    if larger and precision not in ("int4", "fp8"):
         c, prec, _ = larger[0]
         limit = f"the CPU weight budget ({gb(max_weights)}, keeps decoding interactive)" if max_weights else "memory"
-        slower = "not assumed fast on an unmeasured CPU" if hw.described and hw.device == "cpu" else \
-            f"slower than {precision} here"
+        slower = "not assumed fast on an unmeasured CPU" if hw.described and hw.device == "cpu" else f"slower than {precision} here"
         reason += f" {c.name} would fit {limit} only in {prec}, {slower}."
     alternatives = [{"model_id": c.id, "precision": p, "total_bytes": e.total_bytes}
                     for c, p, e in options if (c, p) != (ckpt, precision)][:6]
-    chosen_pick = Pick(task, ckpt.id, ckpt.id, precision, hw.device, est, reason, alternatives, context,
-                       route=routes[precision])
+    source = ckpt.fp8 if precision == "fp8" else ckpt.id
+    notes = ([] if ckpt.verified else [f"{ckpt.name} is an unverified catalog row: its numbers are assumptions"]) + (
+        [rules["hybrid_cpu_note"]] if ckpt.is_hybrid and hw.device == "cpu" else [])
+    chosen_pick = Pick(task, ckpt.id, source, precision, hw.device, est, reason, alternatives, context,
+                       route=routes[precision], download_id=source, download_bytes=est.download_bytes,
+                       download_seconds=download_seconds(est.download_bytes), notes=notes)
     return _with_path(chosen_pick, ckpt, build_stand_in)
 
 
-def _choose(options, primary: str, int4_gain: float | None):
-    """The first model that fits at the preferred precision, unless 4-bit fits one int4_gain times larger (CUDA)."""
+def _choose(options, primary: str, gains: dict):
+    """The first model that fits at the preferred precision, unless FP8 or 4-bit fits one `gains[precision]` times
+    larger (CUDA); between those, the larger model, FP8 on a tie (near-lossless, run natively)."""
     at_primary = [o for o in options if o[1] == primary]
     if not at_primary:
         return options[0]
     best = at_primary[0]
-    if int4_gain:
-        for o in options:
-            if o[1] == "int4" and o[2].parameters >= int4_gain * best[2].parameters:
-                return o
-    return best
+    larger = [next((o for o in options if o[1] == p and o[2].parameters >= gain * best[2].parameters), None)
+              for p, gain in sorted(gains.items())]  # fp8 before int4
+    larger = [o for o in larger if o]
+    return max(larger, key=lambda o: o[2].parameters) if larger else best
 
 
 def _reason(task, hw, ckpt, precision, est, precision_why, fallback) -> str:
@@ -249,31 +283,28 @@ def _reason(task, hw, ckpt, precision, est, precision_why, fallback) -> str:
     parts = [f"{ckpt.name} is the most capable {task} model that fits ({gb(est.total_bytes)} needed of {where})."]
     if precision == "int4":
         parts.append("4-bit NF4 lets a model at least twice as large fit as in 16-bit.")
+    elif precision == "fp8":
+        parts.append(f"Qwen's FP8 release ({ckpt.fp8}) runs natively on compute capability 8.9+ and fits a larger "
+                     "model than 16-bit does.")
     elif fallback:
         parts.append(f"{precision} because the preferred precision does not fit ({precision_why}).")
     else:
         parts.append(f"{precision}: {precision_why}.")
     parts.append(_rules()["tasks"][task]["why"])
+    if ckpt.thinking != "none":
+        on = ckpt.thinks_by_default
+        parts.append(f"It {'thinks' if on else 'does not think'} by default (enable_thinking={not on} switches).")
     return " ".join(parts)
 
 
-def _nothing_fits(task: str, hw: Hardware, smallest: Estimate | None, model: str) -> str:
+def _nothing_fits(task: str, hw: Hardware, estimates: list[Estimate], model: str) -> str:
+    """The option that fits the longest shorter context (else the smallest one): what it needs, and that context."""
     what = f"{model}" if model != "auto" else f"the smallest {task} option"
+    longest = {id(e): longest_context(e, memory_budget(hw)) for e in estimates}
+    smallest = max(estimates, key=lambda e: (longest[id(e)] >= 512, longest[id(e)], -e.total_bytes), default=None)
     need = f"{smallest.model_id} in {smallest.precision} needs {gb(smallest.total_bytes)}" if smallest else "nothing"
-    shorter = _longest_context(smallest, memory_budget(hw)) if smallest else 0
+    shorter = longest[id(smallest)] if smallest else 0
     hint = (f" With context={shorter:,} it would fit." if shorter >= 512 else " Free memory or use a larger machine.")
     return (f"Not enough memory: {what} does not fit in {gb(memory_budget(hw))} usable on this "
             f"{hw.device} (of {gb(hw.usable_memory)}); {need} with a {smallest.context if smallest else 0:,}-token "
             f"context.{hint}")
-
-
-def _longest_context(est: Estimate, budget: int) -> int:
-    """The longest context (a multiple of 256) at which the same model and precision fit the budget; 0 if none."""
-    low, high = 0, est.context // 256
-    while low < high:  # total bytes grow with context, so bisect
-        mid = (low + high + 1) // 2
-        if estimate(est.model_id, est.precision, mid * 256, est.batch, est.route).total_bytes <= budget:
-            low = mid
-        else:
-            high = mid - 1
-    return low * 256

@@ -34,9 +34,10 @@ def test_every_pick_fits_and_suits_the_task(machine, task):
 
 
 def test_a100_runs_the_largest_in_bf16():
+    """Qwen3.6-27B in bf16 (55 GB); Qwen3.6-35B-A3B would need all 256 experts resident (70 GB) plus the rest."""
     p = pick("chat", hardware.profile("a100-80gb"))
-    assert p.model_id == "Qwen/Qwen3-32B" and p.precision == "bf16"
-    assert p.quantization_config is None
+    assert p.model_id == "Qwen/Qwen3.6-27B" and p.precision == "bf16"
+    assert p.quantization_config is None and p.download_id == p.model_id
 
 
 def test_t4_uses_fp16_or_4bit_never_bf16():
@@ -133,7 +134,98 @@ def test_offline_uses_a_cached_real_checkpoint(monkeypatch, tmp_path):
     (snapshot / "model.safetensors").write_bytes(b"")
     monkeypatch.setattr(picker, "online_status", lambda: (False, "QWEN_COURSE_OFFLINE=1"))
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
-                        lambda repo, name: str(snapshot / name) if repo == "Qwen/Qwen3-32B" else None)
+                        lambda repo, name: str(snapshot / name) if repo == "Qwen/Qwen3.6-27B" else None)
     p = pick("chat", hardware.profile("a100-80gb"))
     assert p.model_path == str(snapshot) and not p.offline and p.stand_in is None
     assert "local Hugging Face cache" in p.offline_reason
+
+
+# ---------------------------------------------------------------- the Qwen3.5 / 3.6 generation
+
+def test_24gb_gpu_chats_with_the_newest_generation():
+    """Qwen3.6-27B in 4-bit (21 GB) beats the best 16-bit fit, Qwen3.5-9B, by more than the 2x int4 rule asks."""
+    p = pick("chat", hardware.profile("24gb"))
+    assert p.model_id.startswith(("Qwen/Qwen3.5-", "Qwen/Qwen3.6-")) and p.estimate.total_bytes <= 24e9 * 0.9
+    assert p.thinking_default is True and "thinks by default" in p.reason
+
+
+def test_t4_chat_is_now_qwen3_5_in_4_bit():
+    """It used to be Qwen3-14B NF4: Qwen3.5-9B in NF4 (9 GB) is the newest model at least twice Qwen3.5-4B fp16."""
+    p = pick("chat", hardware.profile("t4"))
+    assert (p.model_id, p.precision, p.route) == ("Qwen/Qwen3.5-9B", "int4", "bnb-nf4")
+
+
+@pytest.mark.parametrize("context", [131072, 262144])
+def test_long_context_uses_the_hybrid_cache(context):
+    """At 128K/256K only one layer in four keeps K and V: a 24 GB GPU still gets a Qwen3.5 model."""
+    from qwen_course import memory
+
+    p = pick("chat", hardware.describe("cuda", 24, compute_capability=(8, 9)), context=context)
+    assert p.model_id.startswith("Qwen/Qwen3.5-") and p.estimate.context == context
+    assert p.estimate.kv_cache_bytes == memory.cache_bytes(p.model_id, p.precision, context)
+    dense_kv = memory.kv_bytes_per_token("Qwen/Qwen3-8B") * context
+    assert p.estimate.kv_cache_bytes < dense_kv / 4
+
+
+def test_fp8_release_on_gpus_that_run_fp8():
+    """Compute capability 8.9+: Qwen's -FP8 release is tried, and taken where it fits a much larger model."""
+    h100 = hardware.describe("cuda", 80, compute_capability=(9, 0))
+    p = pick("chat", h100, context=131072)
+    assert p.precision == "fp8" and p.model_id == "Qwen/Qwen3.6-27B" and p.download_id == "Qwen/Qwen3.6-27B-FP8"
+    assert p.model_path == p.download_id and p.dtype_name == "bfloat16" and p.quantization_config is None
+    assert p.download_bytes < 0.6 * catalog.download_params(p.model_id) * 2
+    assert any(a["precision"] == "fp8" for a in pick("chat", h100).alternatives)
+    a100 = pick("chat", hardware.profile("a100-80gb"), context=131072)  # compute capability 8.0: no FP8
+    assert a100.precision != "fp8" and all(a["precision"] != "fp8" for a in a100.alternatives)
+
+
+def test_download_size_and_time_at_the_stated_bandwidth():
+    import json
+
+    from qwen_course import _paths
+
+    mbit = json.loads(_paths.data_path("picker.json").read_text())["download_mbit_per_s"]
+    p = pick("chat", hardware.profile("t4"))
+    assert p.download_bytes == 2 * catalog.download_params("Qwen/Qwen3.5-9B")  # bf16 release, MTP layer included
+    assert p.download_seconds == pytest.approx(p.download_bytes * 8 / (mbit * 1e6))
+    assert f"{mbit} Mbit/s" in str(p) and p.to_dict()["download_bytes"] == p.download_bytes
+
+
+def test_thinking_default_and_sampling_per_mode():
+    small = pick("chat", hardware.profile("laptop-8gb"))  # Qwen3.5-2B: its template does not think by default
+    assert small.model_id == "Qwen/Qwen3.5-2B" and small.thinking_default is False
+    assert small.sampling() == small.sampling("non-thinking") and small.sampling("thinking")["temperature"] == 1.0
+    kwargs = small.generate_kwargs("thinking")
+    assert kwargs["do_sample"] and "presence_penalty" not in kwargs and kwargs["top_p"] == 0.95
+    assert pick("thinking", hardware.profile("24gb")).thinking_default is True
+
+
+def test_cpu_hybrid_pick_says_the_fast_kernels_are_gpu_only():
+    p = pick("chat", hardware.profile("laptop-8gb"))
+    assert any("GPU-only" in note for note in p.notes)
+    assert not pick("chat", hardware.profile("24gb")).notes
+
+
+def test_unverified_rows_are_never_chosen_by_default():
+    big = hardware.describe("cuda", 1000, compute_capability=(9, 0))
+    for task in ("chat", "vision", "coder", "embedding"):
+        assert catalog.get(pick(task, big).model_id).verified
+    with pytest.raises(NothingFitsError, match="unverified"):
+        pick("rerank", big)
+    named = pick("vision", big, model="Qwen/Qwen3-VL-32B-Instruct")
+    assert named.model_id == "Qwen/Qwen3-VL-32B-Instruct" and "unverified" in named.notes[0]
+
+
+def test_embedding_pick():
+    p = pick("embedding", hardware.profile("24gb"))
+    assert p.model_id == "Qwen/Qwen3-Embedding-8B" and catalog.get(p.model_id).loads_with == "Qwen3Model"
+
+
+def test_offline_stand_in_renders_like_the_pick(monkeypatch):
+    """Offline, a Qwen3.5-2B pick gets the non-thinking stand-in, a Qwen3.6-27B pick the Qwen3.6 one."""
+    monkeypatch.setattr(picker, "online_status", lambda: (False, "QWEN_COURSE_OFFLINE=1"))
+    monkeypatch.setattr(picker, "_cached_snapshot", lambda model_id: None)
+    cases = {"laptop-8gb": "qwen3.5-small", "t4": "qwen3.5", "24gb": "qwen3.6"}
+    for machine, kind in cases.items():
+        p = pick("chat", hardware.profile(machine), build_stand_in=False)
+        assert p.offline and p.stand_in == kind and p.model_path.endswith(kind), machine

@@ -6,13 +6,13 @@ layers, vision and audio towers and the MTP head included.
 """
 
 from .checkpoints import (
-    CONFIDENCE, TASKS, Checkpoint, UnknownModelError, checkpoints, download_params, get, param_count,
+    CONFIDENCE, TASKS, Checkpoint, UnknownModelError, checkpoints, download_params, find, get, param_count,
     sampling_presets, series, sources, suggest,
 )
 from .counting import HYBRID_TYPES, ParamCount, conv_dim, head_dim, layer_types, mtp_params, value_dim
 
 __all__ = [
-    "CONFIDENCE", "TASKS", "Checkpoint", "UnknownModelError", "checkpoints", "download_params", "get", "param_count",
-    "sampling_presets", "series", "sources", "suggest", "HYBRID_TYPES", "ParamCount", "conv_dim", "head_dim",
-    "layer_types", "mtp_params", "value_dim",
+    "CONFIDENCE", "TASKS", "Checkpoint", "UnknownModelError", "checkpoints", "download_params", "find", "get",
+    "param_count", "sampling_presets", "series", "sources", "suggest", "HYBRID_TYPES", "ParamCount", "conv_dim",
+    "head_dim", "layer_types", "mtp_params", "value_dim",
 ]  # fmt: skip

@@ -193,6 +193,14 @@ def get(model_id: str | Checkpoint) -> Checkpoint:
     raise UnknownModelError(f"{model_id!r} is not in the Qwen catalog.{hint} `qwen-course models` lists them all.")
 
 
+def find(model_id: str) -> Checkpoint | None:
+    """A checkpoint by id, or None when the catalog does not list it (a local folder, another model)."""
+    try:
+        return get(model_id)
+    except UnknownModelError:
+        return None
+
+
 def param_count(model: str | Checkpoint) -> ParamCount:
     """Parameters computed from the config numbers alone (no torch), by part, for the class that loads it."""
     ckpt = get(model)
