@@ -48,9 +48,13 @@ GENERATIONS = {
     "qwen2.5-vl": VisionSpec("qwen2.5-vl", 14, min_pixels=3136, max_pixels=12845056, coordinates="absolute"),
     "qwen3-vl": VisionSpec("qwen3-vl", 16, min_pixels=65536, max_pixels=16777216, video_min_pixels=4096,
                            video_max_pixels=25165824, coordinates="relative"),
+    # Qwen3.5/3.6 use Qwen3-VL's processor and patch geometry; their image bounds are assumed to be Qwen3-VL's (the
+    # offline stand-ins ship those), and their grounding format is not verified.
+    "qwen3.5": VisionSpec("qwen3.5", 16, min_pixels=65536, max_pixels=16777216, video_min_pixels=4096,
+                          video_max_pixels=25165824),
 }
 _ALIASES = {"qwen3-vl": ("qwen3-vl", "qwen3_vl"), "qwen2.5-vl": ("qwen2.5-vl", "qwen2_5_vl"),
-            "qwen2-vl": ("qwen2-vl", "qwen2_vl")}
+            "qwen2-vl": ("qwen2-vl", "qwen2_vl"), "qwen3.5": ("qwen3.5", "qwen3_5", "qwen3.6")}
 
 
 def _from_processor(base: VisionSpec, patch: int, merge: int, size, min_pixels=None, max_pixels=None) -> VisionSpec:
