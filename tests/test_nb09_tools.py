@@ -63,9 +63,9 @@ def test_structured_output_is_measured_and_valid(text):
 
 @pytest.mark.slow
 def test_agent_loop_local_server_and_mcp(text):
-    assert "the calls were forced and their arguments are noise" in text
+    assert "random weights: the calls were forced (well-formed, random content" in text
     assert "step limit: step_limit" in text and "timeout:    timeout" in text
-    assert "calculator({\"expression\": \"9*60+30 - 8*60\"}) -> '90'" in text
+    assert "calculator({\"expression\": \"36 * 4096\"}) -> '147456'" in text
     assert "--enable-auto-tool-choice --tool-call-parser hermes" in text
     assert "--tool-call-parser qwen3_coder" in text
     assert re.search(r"healthy [\d.]+ s after it was started", text)
