@@ -10,8 +10,8 @@ import sys
 
 from . import __version__
 
-TASKS = ("chat", "thinking", "vision", "coder", "math")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
+TASKS = ("chat", "thinking", "vision", "coder", "math", "embedding", "rerank")  # catalog.TASKS (tested equal)
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4", "fp8")  # fp8: Qwen's prequantized FP8 releases
 
 
 class CliError(Exception):
@@ -106,8 +106,10 @@ def cmd_estimate(args) -> None:
     try:
         est = memory.estimate(args.model, args.precision, args.context, args.batch, route=args.route)
     except ValueError as exc:  # the route and the context limit are the options memory can refuse
-        option = "--route" if args.route and "route" in str(exc) else "--context" if "context" in str(exc) else ""
-        raise CliError(f"{option}: {exc}" if option else str(exc))
+        text = str(exc)
+        option = ("--route" if args.route and "route" in text else "--context" if "context" in text
+                  else "--precision" if "precision" in text or args.precision in text else "")
+        raise CliError(f"{option}: {text}" if option else text)
     _emit(args, est.to_dict(), str(est))
 
 
@@ -138,7 +140,7 @@ def cmd_pick(args) -> None:
     except catalog.UnknownModelError as exc:
         raise CliError(f"--model: {exc}")
     except ValueError as exc:
-        raise CliError(str(exc))
+        raise CliError(f"--model/--task: {exc}" if "cannot do the" in str(exc) else str(exc))
     _emit(args, p.to_dict(), str(p))
 
 

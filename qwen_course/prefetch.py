@@ -45,7 +45,9 @@ def plan(tasks: list[str], machines: list[str] | None = None, hardware=None, con
             except NothingFitsError as exc:
                 skipped.append({"task": task, "machine": machine, "reason": str(exc)})
                 continue
-            models.setdefault(p.model_id, []).append({"task": task, "machine": machine, "precision": p.precision})
+            # the repository the weights really come from: Qwen's -FP8 release for an fp8 pick
+            models.setdefault(p.download_id or p.model_id, []).append(
+                {"task": task, "machine": machine, "precision": p.precision})
     return {"models": models, "skipped": skipped}
 
 

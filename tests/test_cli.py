@@ -107,7 +107,7 @@ BAD = {
     ("pick", "--memory-gb"): ["0", "-1", "inf", "nan", "abc", ""],
     ("pick", "--compute-capability"): ["abc", "7.5.1", "", "0.5", "99"],
     ("pick", "--context"): ["0", "-5", "abc", "", "1.5"],
-    ("estimate", "--precision"): ["fp8", ""],
+    ("estimate", "--precision"): ["fp8", "fp6", ""],  # Qwen3-8B has no FP8 release
     ("estimate", "--context"): ["-1", "abc", "", "2e9"],
     ("estimate", "--batch"): ["0", "-1", "abc"],
     ("estimate", "--route"): ["nope", ""],
@@ -188,3 +188,18 @@ def test_prefetch_checks_its_arguments_before_the_network(monkeypatch, capsys):
     monkeypatch.setattr("qwen_course.hardware.online_status", never)
     assert cli.main(["prefetch", "--machine", "t4", "--machine", "bogus"]) == 1
     assert "--machine" in capsys.readouterr().err
+
+
+def test_cli_choices_follow_the_catalog_and_the_precision_table():
+    from qwen_course import catalog, cli
+    from qwen_course._paths import load_json
+
+    assert cli.TASKS == catalog.TASKS
+    assert set(cli.PRECISIONS) == set(load_json("precisions.json")["precisions"])
+
+
+def test_pick_refuses_a_text_model_for_vision_and_names_the_ones_that_fit():
+    code, out, err = run("pick", "--task", "vision", "--model", "Qwen/Qwen3-8B", *DESCRIBED)
+    lines = err.strip().splitlines()
+    assert code == 1 and out == "" and len(lines) == 1 and "--model" in lines[0]
+    assert "cannot do the vision task" in lines[0] and "vision models that fit here: Qwen/" in lines[0]

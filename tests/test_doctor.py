@@ -13,7 +13,7 @@ def env(monkeypatch):
     """Everything installed, all stand-ins built, the picker online (real ids, nothing built), nothing cached."""
     import qwen_course.picker as picker
 
-    monkeypatch.setattr(picker, "online_status", lambda: (True, "mocked"))
+    monkeypatch.setattr("qwen_course.hardware.online_status", lambda: (True, "mocked"))
     state = {"versions": {name: "1.0" for name in doctor.PACKAGES}, "built": True, "cached": False}
     monkeypatch.setattr(doctor, "versions", lambda: dict(state["versions"]))
     monkeypatch.setattr(offline, "is_built", lambda kind: state["built"])

@@ -11,7 +11,7 @@ TASKS = ("chat", "thinking", "vision", "coder", "math")
 @pytest.fixture(autouse=True)
 def no_stand_in_builds(monkeypatch):
     """These tests are about the decision; online mode keeps model_path == model_id and builds nothing."""
-    monkeypatch.setattr(picker, "online_status", lambda: (True, "test"))
+    monkeypatch.setattr("qwen_course.hardware.online_status", lambda: (True, "test"))
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -132,7 +132,7 @@ def test_offline_uses_a_cached_real_checkpoint(monkeypatch, tmp_path):
     snapshot.mkdir()
     (snapshot / "config.json").write_text("{}")
     (snapshot / "model.safetensors").write_bytes(b"")
-    monkeypatch.setattr(picker, "online_status", lambda: (False, "QWEN_COURSE_OFFLINE=1"))
+    monkeypatch.setattr("qwen_course.hardware.online_status", lambda: (False, "QWEN_COURSE_OFFLINE=1"))
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
                         lambda repo, name: str(snapshot / name) if repo == "Qwen/Qwen3.6-27B" else None)
     p = pick("chat", hardware.profile("a100-80gb"))
@@ -223,9 +223,40 @@ def test_embedding_pick():
 
 def test_offline_stand_in_renders_like_the_pick(monkeypatch):
     """Offline, a Qwen3.5-2B pick gets the non-thinking stand-in, a Qwen3.6-27B pick the Qwen3.6 one."""
-    monkeypatch.setattr(picker, "online_status", lambda: (False, "QWEN_COURSE_OFFLINE=1"))
-    monkeypatch.setattr(picker, "_cached_snapshot", lambda model_id: None)
+    monkeypatch.setattr("qwen_course.hardware.online_status", lambda: (False, "QWEN_COURSE_OFFLINE=1"))
+    monkeypatch.setattr("qwen_course.picker.choose._cached_snapshot", lambda model_id: None)
     cases = {"laptop-8gb": "qwen3.5-small", "t4": "qwen3.5", "24gb": "qwen3.6"}
     for machine, kind in cases.items():
         p = pick("chat", hardware.profile(machine), build_stand_in=False)
         assert p.offline and p.stand_in == kind and p.model_path.endswith(kind), machine
+
+
+def test_a_named_model_must_be_able_to_do_the_task():
+    hw = hardware.describe("cuda", 24)
+    with pytest.raises(ValueError, match="cannot do the vision task") as info:
+        pick("vision", hw, model="Qwen/Qwen3-8B")
+    assert "vision models that fit here: Qwen/" in str(info.value)
+    with pytest.raises(ValueError, match="no embedding model fits|embedding models that fit"):
+        pick("embedding", hw, model="Qwen/Qwen3-8B")
+    assert pick("math", hw, model="Qwen/Qwen3-8B").model_id == "Qwen/Qwen3-8B"  # a chat model can do math
+    assert pick("vision", hw, model="Qwen/Qwen3-VL-8B-Instruct").model_id == "Qwen/Qwen3-VL-8B-Instruct"
+
+
+@pytest.mark.parametrize("gpu, cc, compute", [("V100", "7.0", "float16"), ("T4", "7.5", "float16"),
+                                              ("A100", "8.0", "bfloat16"), ("L4", "8.9", "bfloat16"),
+                                              ("H100", "9.0", "bfloat16")])
+def test_gpus_below_sm80_compute_in_fp16(gpu, cc, compute):
+    """No bf16 before Ampere: a 16-bit pick is fp16, and a 4-bit pick dequantizes to fp16 for its matmuls."""
+    import torch
+
+    for memory_gb in (16, 80):
+        p = pick("chat", hardware.describe("cuda", memory_gb, compute_capability=cc))
+        if p.precision in ("int4", "int8"):
+            assert p.dtype_name == compute and p.quantization_config.bnb_4bit_compute_dtype == getattr(torch, compute)
+            assert ("matmuls run in fp16" in p.reason) == (compute == "float16"), p.reason
+        elif p.precision != "fp8":
+            assert p.dtype_name == compute, (gpu, p.precision, p.dtype_name)
+    sixteen = pick("chat", hardware.describe("cuda", 80, compute_capability=cc))
+    assert sixteen.precision in ("bf16", "fp16", "fp8", "int4")
+    if sixteen.precision in ("bf16", "fp16"):
+        assert sixteen.precision == {"float16": "fp16", "bfloat16": "bf16"}[compute]

@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from qwen_course.hardware import describe
+
 from qwen_course import cli, prefetch as pf
 
 
@@ -55,9 +57,7 @@ class FakeHub:
 @pytest.fixture(autouse=True)
 def picker_online(monkeypatch):
     """The picker answers with real ids (online), so no stand-in is built."""
-    import qwen_course.picker as picker
-
-    monkeypatch.setattr(picker, "online_status", lambda: (True, "mocked"))
+    monkeypatch.setattr("qwen_course.hardware.online_status", lambda: (True, "mocked"))
 
 
 def test_plan_covers_every_task_and_machine_once():
@@ -199,10 +199,17 @@ def test_cli_json_is_one_object(monkeypatch, capsys, tmp_path):
 def test_cli_errors_are_one_line(monkeypatch, capsys):
     import qwen_course.hardware as hardware
 
-    assert cli.main(["prefetch", "--machine", "t4", "--json"]) == 1  # tests run offline
+    monkeypatch.setattr(hardware, "online_status", lambda: (False, "QWEN_COURSE_OFFLINE=1"))
+    assert cli.main(["prefetch", "--machine", "t4", "--json"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "offline build" in err
     monkeypatch.setattr(hardware, "online_status", lambda: (True, "mocked"))
     assert cli.main(["prefetch", "--machine", "t5", "--json"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "unknown machine profile 't5'" in err
+
+
+def test_an_fp8_pick_prefetches_the_fp8_repository():
+    result = pf.plan(["chat"], hardware=describe("cuda", 80, compute_capability="9.0"), context=131072)
+    fp8 = [repo for repo, uses in result["models"].items() if any(u["precision"] == "fp8" for u in uses)]
+    assert fp8 and all(repo.endswith("-FP8") for repo in fp8), result

@@ -4,7 +4,7 @@
 fastest route within a drift bound; `choice` turns a machine into the precisions to try, preferred first.
 """
 
-from .choice import GPU_ROUTES, TORCH_DTYPES, precisions_for, route_for
+from .choice import GPU_ROUTES, TORCH_DTYPES, compute_dtype, precisions_for, route_for
 from .cpu import (
     CANDIDATES, CPU_ROUTES, DRIFT_BOUND, cache_path, cached_measurement, choose, cpu_precision, cpu_route, fastest_of,
     measure_cpu_precisions, slice_config, turn_seconds,
@@ -15,7 +15,7 @@ from .methods import (
 )
 
 __all__ = [
-    "GPU_ROUTES", "TORCH_DTYPES", "precisions_for", "route_for",
+    "GPU_ROUTES", "TORCH_DTYPES", "compute_dtype", "precisions_for", "route_for",
     "CANDIDATES", "CPU_ROUTES", "DRIFT_BOUND", "cache_path", "cached_measurement", "choose", "cpu_precision",
     "cpu_route", "fastest_of", "measure_cpu_precisions", "slice_config", "turn_seconds",
     "DEVICE_NAMES", "METHODS", "PRECISIONS", "Method", "apply_post_load", "availability", "installed", "load_dtype",

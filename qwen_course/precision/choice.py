@@ -11,6 +11,15 @@ TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8"
 GPU_ROUTES = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "int8": "bnb-int8", "int4": "bnb-nf4"}
 
 
+def compute_dtype(hw: Hardware) -> str | None:
+    """The 16-bit dtype a GPU computes in: bf16 from compute capability 8.0 (Ampere), fp16 below (V100 7.0, T4 7.5)."""
+    if hw.device == "mps":
+        return "float16"
+    if hw.device != "cuda":
+        return None
+    return "bfloat16" if tuple(hw.compute_capability or (0, 0)) >= (8, 0) else "float16"
+
+
 def route_for(precision: str, device: str, measured: bool = True) -> str:
     """The quantization method behind a precision: bitsandbytes on CUDA, this CPU's measured (or default) route on CPU."""
     if device != "cpu" or precision not in ("int8", "int4"):

@@ -116,14 +116,16 @@ def availability(key: str, hardware=None, allow_compile: bool = False) -> tuple[
     return True, "runs here"
 
 
-def load_dtype_name(key: str, device: str = "cpu") -> str:
-    """The name of the torch dtype to load a method with (its compute dtype), without importing torch."""
+def load_dtype_name(key: str, device: str = "cpu", compute: str | None = None) -> str:
+    """The name of the torch dtype to load a method with (its compute dtype), without importing torch.
+
+    `compute` is the GPU's 16-bit dtype ("float16" below compute capability 8.0, which has no bf16 tensor cores)."""
     m = method(key)
     if m.route == "dtype":
         return {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[m.precision]
     if key in ("ao-dynamic-int8", "quanto-int8", "quanto-int4", "torchao-int8", "torchao-int8-dynamic") and device == "cpu":
         return "float32"  # these CPU kernels take fp32 activations
-    return "float16" if device == "mps" else "bfloat16"
+    return "float16" if device == "mps" else (compute or "bfloat16")
 
 
 def load_dtype(key: str, device: str = "cpu"):
@@ -133,8 +135,10 @@ def load_dtype(key: str, device: str = "cpu"):
     return getattr(torch, load_dtype_name(key, device))
 
 
-def quantization_config(key: str):
-    """The transformers config for `from_pretrained(quantization_config=...)`, or None for dtype and post-load methods."""
+def quantization_config(key: str, compute: str | None = None):
+    """The transformers config for `from_pretrained(quantization_config=...)`, or None for dtype and post-load methods.
+
+    `compute`: the dtype NF4 dequantizes to for its matmuls ("float16" on GPUs below compute capability 8.0)."""
     m = method(key)
     if m.route != "config":
         return None
@@ -156,7 +160,8 @@ def quantization_config(key: str):
         return BitsAndBytesConfig(load_in_8bit=True)
     import torch
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_compute_dtype=getattr(torch, compute or "bfloat16"))
 
 
 def _int4_config():

@@ -3,164 +3,32 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import catalog
-from ._display import Table, gb
-from ._paths import load_json
-from .hardware import Hardware, detect, online_status
-from .memory import Estimate, duration, estimate, estimate_route, longest_context
-from .precision import TORCH_DTYPES, precisions_for, route_for
-
-
-class NothingFitsError(RuntimeError):
-    """No catalog model fits the memory; the message says what the smallest option needs."""
-
-
-@dataclass(repr=False)
-class Pick(Table):
-    """The picker's decision: which checkpoint, where it loads from here, how, and why."""
-
-    task: str
-    model_id: str
-    model_path: str
-    precision: str
-    device: str
-    estimate: Estimate | None
-    reason: str
-    alternatives: list = field(default_factory=list)
-    context: int = 4096
-    offline: bool = False
-    offline_reason: str = ""
-    stand_in: str | None = None
-    route: str | None = None  # the quantization method key behind the precision (see qwen_course.precision)
-    download_id: str = ""  # the repository the weights come from: Qwen's -FP8 release for an fp8 pick, else model_id
-    download_bytes: int = 0
-    download_seconds: float = 0.0  # at the bandwidth stated in data/picker.json
-    notes: list = field(default_factory=list)
-
-    @property
-    def thinking_default(self) -> bool | None:
-        """Whether the checkpoint's template thinks unless told otherwise (None for a local folder)."""
-        return catalog.find(self.model_id).thinks_by_default if catalog.find(self.model_id) else None
-
-    def sampling(self, mode: str | None = None) -> dict:
-        """Qwen's recommended sampling for a mode ("thinking", "non-thinking", ...; default: the template's default)."""
-        return catalog.find(self.model_id).sampling(mode) if catalog.find(self.model_id) else {}
-
-    def generate_kwargs(self, mode: str | None = None) -> dict:
-        """`sampling(mode)` as `model.generate(**kwargs)` takes it: do_sample, less presence_penalty (vLLM/OpenAI)."""
-        return {"do_sample": True, **{k: v for k, v in self.sampling(mode).items() if k != "presence_penalty"}}
-
-    @property
-    def dtype_name(self) -> str:
-        """The name of the dtype to load with (the compute dtype for quantized picks); no torch import."""
-        if self.device == "cpu" and self.precision in ("int8", "int4"):
-            from .precision import load_dtype_name
-
-            return load_dtype_name(self._route, "cpu")  # int8 kernels take fp32 activations, torchao int4 bf16
-        return TORCH_DTYPES.get(self.precision, "bfloat16")  # fp8: Qwen's FP8 release computes in bf16
-
-    @property
-    def torch_dtype(self):
-        """The torch dtype to load with (the compute dtype for quantized picks)."""
-        import torch
-
-        return getattr(torch, self.dtype_name)
-
-    @property
-    def _route(self) -> str:
-        return self.route or route_for(self.precision, self.device)
-
-    @property
-    def device_map(self):
-        return "auto" if self.device == "cuda" else self.device
-
-    @property
-    def quantization_config(self):
-        """The transformers config of the pick's route (bitsandbytes on CUDA, a torchao/quanto CPU winner), else None."""
-        from .precision import quantization_config
-
-        return quantization_config(self._route)
-
-    @property
-    def post_load(self) -> str | None:
-        """What `after_load` does to a loaded model here, in words; None when nothing."""
-        if self.device == "cpu" and self._route == "ao-dynamic-int8":
-            return "torch.ao.quantization.quantize_dynamic: nn.Linear weights to int8 (lesson 03)"
-        return None
-
-    def after_load(self, model):
-        """The step after `from_pretrained` that some picks need (torch.ao dynamic int8 on CPU); else the model as is."""
-        if self.post_load is None:
-            return model
-        from .precision import apply_post_load
-
-        return apply_post_load(model, self._route)
-
-    def to_dict(self) -> dict:
-        return {
-            "task": self.task, "model_id": self.model_id, "model_path": self.model_path,
-            "precision": self.precision, "route": self._route, "post_load": self.post_load,
-            "dtype": self.dtype_name,
-            "device": self.device,
-            "device_map": self.device_map, "context": self.context,
-            "estimate": self.estimate.to_dict() if self.estimate else None,
-            "reason": self.reason, "alternatives": self.alternatives,
-            "offline": self.offline, "offline_reason": self.offline_reason, "stand_in": self.stand_in,
-            "download_id": self.download_id, "download_bytes": self.download_bytes,
-            "download_seconds": self.download_seconds, "thinking_default": self.thinking_default,
-            "sampling": self.sampling(), "notes": self.notes,
-        }
-
-    @property
-    def _title(self) -> str:  # type: ignore[override]
-        return f"Pick for task '{self.task}'"
-
-    def _rows(self):
-        where = f"{self.model_path} (offline stand-in: {self.offline_reason})" if self.offline else self.model_path
-        precision = self.precision if self._route == self.precision else f"{self.precision} ({self._route})"
-        rows = [("model", self.model_id), ("loads from", where), ("precision", precision),
-                ("device", self.device), ("context", f"{self.context:,}")]
-        if self.post_load:
-            rows.append(("after loading", self.post_load))
-        if self.estimate:
-            rows.append(("memory needed", gb(self.estimate.total_bytes)))
-        if self.download_bytes:
-            rows.append(("download", f"{self.download_id}: {gb(self.download_bytes)}, {duration(self.download_seconds)} "
-                                     f"at {_rules()['download_mbit_per_s']} Mbit/s"))
-        if self.thinking_default is not None:
-            rows.append(("thinks by default", self.thinking_default))
-        rows += [("why", self.reason)] + [("note", note) for note in self.notes]
-        for alt in self.alternatives[:4]:
-            rows.append(("alternative", f"{alt['model_id']} {alt['precision']} ({gb(alt['total_bytes'])})"))
-        return rows
-
-
-def _rules() -> dict:
-    return load_json("picker.json")
-
-
-def download_seconds(size: int) -> float:
-    """Seconds to download `size` bytes at the bandwidth data/picker.json states (a workshop's shared line)."""
-    return size * 8 / (_rules()["download_mbit_per_s"] * 1e6)
+from .. import catalog
+from .. import hardware as detection  # looked up at call time, so tests can replace detect/online_status there
+from .._display import gb
+from ..hardware import Hardware
+from ..memory import Estimate, estimate, estimate_route, longest_context
+from ..precision import compute_dtype, precisions_for, route_for
+from .result import NothingFitsError, Pick
+from .rules import download_seconds, rules
 
 
 def memory_budget(hw: Hardware) -> int:
     """Bytes a model may take: a share of the usable memory; on a detected CPU, after the Python/torch runtime."""
-    rules = _rules()
+    table = rules()
     usable = hw.usable_memory
     if hw.device == "cpu" and not hw.described:  # a described machine's memory is already what the model may use
-        usable -= rules["cpu_runtime_bytes"]
-    return int(usable * rules["headroom"].get(hw.device, 0.8))
+        usable -= table["cpu_runtime_bytes"]
+    return int(usable * table["headroom"].get(hw.device, 0.8))
 
 
 def _candidates(task: str, context: int) -> list[catalog.Checkpoint]:
     """The task's preference order, verified catalog rows only (an unverified one is used only when named)."""
-    if task not in _rules()["tasks"]:
+    if task not in rules()["tasks"]:
         raise NothingFitsError(f"no automatic {task} pick: name a model (model=...) from `qwen-course models`")
-    listed = [c for c in map(catalog.find, _rules()["tasks"][task]["order"]) if c and c.max_context >= context]
+    listed = [c for c in map(catalog.find, rules()["tasks"][task]["order"]) if c and c.max_context >= context]
     if listed and not any(c.verified for c in listed):
         raise NothingFitsError(f"every {task} model in the catalog is unverified, so none is chosen automatically; "
                                f"name one to use it anyway: {', '.join(c.id for c in listed)}")
@@ -175,14 +43,14 @@ def _fits(est: Estimate, hw: Hardware, max_weights: int | None) -> bool:
 
 def _with_path(p: Pick, ckpt: catalog.Checkpoint | None, build: bool = True) -> Pick:
     """Online the real id; offline the local tiny stand-in of the same architecture class."""
-    online, why = online_status()
+    online, why = detection.online_status()
     if online or ckpt is None:
         return p
     cached = _cached_snapshot(p.download_id or ckpt.id)
     if cached:  # a workshop bundle or an earlier download: the real weights, no network needed
         p.model_path, p.offline_reason = cached, f"{why}; the real checkpoint is in the local Hugging Face cache"
         return p
-    from . import offline
+    from .. import offline
 
     kind = offline.kind_for(ckpt.model_type, ckpt.template or None)  # same template: thinks by default as the real one
     p.offline, p.offline_reason, p.stand_in = True, why, kind
@@ -220,20 +88,20 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
     """
     if task not in catalog.TASKS:
         raise ValueError(f"unknown task {task!r}; tasks are: {', '.join(catalog.TASKS)}")
-    hw = hardware or detect()
+    hw = hardware or detection.detect()
     if model != "auto" and Path(model).expanduser().is_dir():
         return _local(Path(model).expanduser(), task, hw, context, training)
     precisions, precision_why = precisions_for(hw, training)
-    rules = _rules()
+    table = rules()
     max_weights = int(max_weights_gb * 1e9) if max_weights_gb else (
-        rules["cpu_max_weights_bytes"] if hw.device == "cpu" and model == "auto" else None)
-    models = [catalog.get(model)] if model != "auto" else _candidates(task, context)
+        table["cpu_max_weights_bytes"] if hw.device == "cpu" and model == "auto" else None)
+    models = [_named(model, task, hw, context)] if model != "auto" else _candidates(task, context)
     if not models:
         raise NothingFitsError(f"no {task} model in the catalog supports a {context:,}-token context")
     options = []  # (checkpoint, precision, estimate) that fit, in preference order
     smallest = {}  # per model, its smallest estimate: what to say when nothing fits
     cc = tuple(hw.compute_capability or (0, 0))
-    fp8 = ["fp8"] if hw.device == "cuda" and cc >= tuple(rules["fp8_min_compute_capability"]) else []
+    fp8 = ["fp8"] if hw.device == "cuda" and cc >= tuple(table["fp8_min_compute_capability"]) else []
     routes = {p: route_for(p, hw.device, measured=not hw.described) for p in precisions + fp8}
     for ckpt in models:  # Qwen's FP8 releases where they exist and this GPU runs FP8 (Ada, Hopper and newer)
         for precision in precisions[:1] + (fp8 if ckpt.fp8 else []) + precisions[1:]:
@@ -244,7 +112,7 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
                 options.append((ckpt, precision, est))
     if not options:
         raise NothingFitsError(_nothing_fits(task, hw, list(smallest.values()), model))
-    gains = {"int4": rules["int4_gain"], "fp8": rules["fp8_gain"]} if hw.device == "cuda" else {}
+    gains = {"int4": table["int4_gain"], "fp8": table["fp8_gain"]} if hw.device == "cuda" else {}
     chosen = _choose(options, precisions[0], gains)
     ckpt, precision, est = chosen
     reason = _reason(task, hw, ckpt, precision, est, precision_why, precision != precisions[0])
@@ -258,11 +126,29 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
                     for c, p, e in options if (c, p) != (ckpt, precision)][:6]
     source = ckpt.fp8 if precision == "fp8" else ckpt.id
     notes = ([] if ckpt.verified else [f"{ckpt.name} is an unverified catalog row: its numbers are assumptions"]) + (
-        [rules["hybrid_cpu_note"]] if ckpt.is_hybrid and hw.device == "cpu" else [])
+        [table["hybrid_cpu_note"]] if ckpt.is_hybrid and hw.device == "cpu" else [])
     chosen_pick = Pick(task, ckpt.id, source, precision, hw.device, est, reason, alternatives, context,
                        route=routes[precision], download_id=source, download_bytes=est.download_bytes,
-                       download_seconds=download_seconds(est.download_bytes), notes=notes)
+                       download_seconds=download_seconds(est.download_bytes), notes=notes, compute=compute_dtype(hw))
     return _with_path(chosen_pick, ckpt, build_stand_in)
+
+
+# Tasks a checkpoint cannot do unless it was built for them: no vision tower, no embedding or yes/no head.
+NEEDS_THE_TASK = ("vision", "embedding", "rerank")
+
+
+def _named(model: str, task: str, hw: Hardware, context: int) -> catalog.Checkpoint:
+    """A named checkpoint, refused for a task it cannot do (a text model for vision), naming ones that would fit."""
+    ckpt = catalog.get(model)
+    if task in ckpt.tasks or (task not in NEEDS_THE_TASK and "chat" in ckpt.tasks):
+        return ckpt
+    try:
+        fitting = pick(task, hw, context, build_stand_in=False)
+        names = [fitting.model_id] + [a["model_id"] for a in fitting.alternatives if a["model_id"] != fitting.model_id]
+        fit = f"{task} models that fit here: {', '.join(dict.fromkeys(names))}"
+    except NothingFitsError:
+        fit = f"no {task} model fits this machine"
+    raise ValueError(f"{ckpt.id} cannot do the {task} task (it does: {', '.join(ckpt.tasks)}); {fit}")
 
 
 def _choose(options, primary: str, gains: dict):
@@ -283,6 +169,10 @@ def _reason(task, hw, ckpt, precision, est, precision_why, fallback) -> str:
     parts = [f"{ckpt.name} is the most capable {task} model that fits ({gb(est.total_bytes)} needed of {where})."]
     if precision == "int4":
         parts.append("4-bit NF4 lets a model at least twice as large fit as in 16-bit.")
+        if compute_dtype(hw) == "float16":
+            cc = hw.compute_capability or (0, 0)
+            parts.append(f"Its matmuls run in fp16: compute capability {cc[0]}.{cc[1]} has no fast bf16 (Ampere, 8.0, "
+                         "brought it).")
     elif precision == "fp8":
         parts.append(f"Qwen's FP8 release ({ckpt.fp8}) runs natively on compute capability 8.9+ and fits a larger "
                      "model than 16-bit does.")
@@ -290,7 +180,7 @@ def _reason(task, hw, ckpt, precision, est, precision_why, fallback) -> str:
         parts.append(f"{precision} because the preferred precision does not fit ({precision_why}).")
     else:
         parts.append(f"{precision}: {precision_why}.")
-    parts.append(_rules()["tasks"][task]["why"])
+    parts.append(rules()["tasks"][task]["why"])
     if ckpt.thinking != "none":
         on = ckpt.thinks_by_default
         parts.append(f"It {'thinks' if on else 'does not think'} by default (enable_thinking={not on} switches).")
