@@ -55,7 +55,11 @@ def stream_generate(model, tokenizer, inputs: dict, **generate_kwargs) -> Iterat
 
 @dataclass
 class ChatSession:
-    """A conversation with a model: keeps history, fits it into `max_context`, streams replies."""
+    """A conversation with a model: keeps history, fits it into `max_context`, streams replies.
+
+    `enable_thinking` goes to the chat template on every turn (True/False; None leaves the template's default, which
+    is thinking for Qwen3 and Qwen3.5 from 4B up). The history keeps only each reply's answer, never its reasoning.
+    """
 
     model: object
     tokenizer: object
@@ -63,6 +67,7 @@ class ChatSession:
     max_context: int = 4096
     max_new_tokens: int = 64
     generate_kwargs: dict = field(default_factory=dict)
+    enable_thinking: bool | None = None
     history: list = field(default_factory=list)
     dropped: int = 0
 
@@ -71,22 +76,28 @@ class ChatSession:
         extra = [{"role": "user", "content": user_text}] if user_text is not None else []
         return system + self.history + extra
 
+    def render(self, messages: list[dict], **kwargs):
+        """The chat template applied with the assistant turn opened and this session's thinking mode."""
+        mode = {} if self.enable_thinking is None else {"enable_thinking": self.enable_thinking}
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, **mode, **kwargs)
+
     def count(self, messages: list[dict]) -> int:
         """Prompt tokens the chat template makes of these messages (with the assistant turn opened)."""
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
-        return len(ids["input_ids"])
+        return len(self.render(messages, tokenize=True, return_dict=True)["input_ids"])
 
     def prepare(self, user_text: str) -> dict:
         """Tokenized prompt for the next turn, oldest turns dropped so prompt + reply fit the context."""
         kept, dropped = fit_history(self.messages(user_text), self.count, self.max_context - self.max_new_tokens)
         self.dropped += dropped
         self.history = [m for m in kept if m["role"] != "system"][:-1]
-        return self.tokenizer.apply_chat_template(kept, add_generation_prompt=True, tokenize=True,
-                                                  return_dict=True, return_tensors="pt").to(self.model.device)
+        return self.render(kept, tokenize=True, return_dict=True, return_tensors="pt").to(self.model.device)
 
     def send(self, user_text: str, on_piece: Callable[[str], None] | None = None) -> str:
-        """Add a user turn, stream the reply (each piece to `on_piece`), keep both in the history."""
+        """Add a user turn, stream the reply (each piece to `on_piece`), keep the question and the answer."""
+        from .thinking import prompt_state, split_thinking
+
         inputs = self.prepare(user_text)
+        opened = prompt_state(self.render(self.messages(user_text), tokenize=False)) == "open"
         pieces = []
         for piece in stream_generate(self.model, self.tokenizer, inputs, max_new_tokens=self.max_new_tokens,
                                      **self.generate_kwargs):
@@ -94,7 +105,8 @@ class ChatSession:
             if on_piece:
                 on_piece(piece)
         reply = "".join(pieces)
-        self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": reply}]
+        answer = split_thinking(reply, open_think=opened)[1]  # the reasoning stays out of the history
+        self.history += [{"role": "user", "content": user_text}, {"role": "assistant", "content": answer}]
         return reply
 
     def clear(self) -> None:

@@ -67,3 +67,34 @@ def test_session_streams_and_truncates():
     assert session.count(session.messages()) <= 120
     session.clear()
     assert session.history == [] and session.dropped == 0
+
+
+@pytest.fixture(scope="module")
+def thinking_tokenizer():
+    """Qwen3.5-4B+'s tokenizer and template: it thinks unless told otherwise."""
+    from qwen_course import offline
+
+    return offline.load_tokenizer("qwen3.5")
+
+
+@pytest.mark.parametrize("enable,state", [(None, "open"), (True, "open"), (False, "skipped")])
+def test_session_passes_its_thinking_mode_to_the_template(thinking_tokenizer, enable, state):
+    from qwen_course.thinking import prompt_state
+
+    session = ChatSession(None, thinking_tokenizer, enable_thinking=enable)
+    assert prompt_state(session.render(session.messages("Hi"), tokenize=False)) == state
+
+
+def test_session_history_keeps_the_answer_not_the_reasoning(thinking_tokenizer, monkeypatch):
+    import torch
+
+    from qwen_course import chat
+
+    class Model:
+        device = torch.device("cpu")
+
+    monkeypatch.setattr(chat, "stream_generate", lambda *a, **k: iter(["Adding up.\n", "</think>\n\n", "It is 4."]))
+    session = ChatSession(Model(), thinking_tokenizer, enable_thinking=True, max_context=200, max_new_tokens=8)
+    reply = session.send("What is 2 + 2?")
+    assert "</think>" in reply  # the caller sees everything the model wrote
+    assert session.history == [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "It is 4."}]
