@@ -1,5 +1,6 @@
 """Quantization for lesson 03: which methods run here (`table`), what one costs and buys on a model (`measure`), and
-every method compared on one model (`report`). The methods themselves, and how to load with each, are the core's
+every method compared on one model (`report`), which parts of a Qwen model each method quantizes (`layers`, on the
+meta device) and Qwen's FP8 releases (`fp8`). The methods themselves, and how to load with each, are the core's
 `qwen_course.precision`; the names a lesson needs from it are re-exported here.
 """
 
@@ -7,6 +8,10 @@ from ..precision import (
     METHODS, Method, apply_post_load, availability, cache_path, cached_measurement, installed, load_dtype,
     measure_cpu_precisions, quantization_config,
 )
+from .fp8 import QUANTIZATION_CONFIG as FP8_CONFIG
+from .fp8 import fp8_checkpoint
+from .fp8 import loader_rule as fp8_loader_rule
+from .layers import PARTS, LayerPlan, Part, part, parts_of, plan, plans_frame
 from .measure import DRIFT_TEXT, Result, drift, greedy_config, next_token_logits, perplexity, speed, text_ids
 from .report import compare, estimated_bytes, frame, measuring_model, plot, real_shape_checkpoint
 from .table import MethodTable, methods
@@ -14,6 +19,8 @@ from .table import MethodTable, methods
 __all__ = [
     "METHODS", "Method", "apply_post_load", "availability", "cache_path", "cached_measurement", "installed",
     "load_dtype", "measure_cpu_precisions", "quantization_config",
+    "FP8_CONFIG", "fp8_checkpoint", "fp8_loader_rule",
+    "PARTS", "LayerPlan", "Part", "part", "parts_of", "plan", "plans_frame",
     "DRIFT_TEXT", "Result", "drift", "greedy_config", "next_token_logits", "perplexity", "speed", "text_ids",
     "compare", "estimated_bytes", "frame", "measuring_model", "plot", "real_shape_checkpoint",
     "MethodTable", "methods",

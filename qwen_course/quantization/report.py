@@ -38,7 +38,7 @@ def real_shape_checkpoint(model_id: str = "Qwen/Qwen3-0.6B", seed: int = 0) -> P
     config = AutoConfig.for_model(ckpt.model_type, **{k: v for k, v in ckpt.config.items() if k != "model_type"})
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-    stand_in = offline.build(offline.kind_for(ckpt.model_type))
+    stand_in = offline.build(offline.kind_for(ckpt.model_type, ckpt.template or None))  # its template and tokenizer
     folder.mkdir(parents=True, exist_ok=True)
     model.generation_config = type(model.generation_config).from_pretrained(stand_in)
     model.save_pretrained(folder)
@@ -58,7 +58,8 @@ def measuring_model(model_id: str = "Qwen/Qwen3-0.6B", real_shape: bool = False)
     if real_shape:
         return (str(real_shape_checkpoint(model_id)), f"{model_id} shape with random weights (offline: {why})",
                 "speed and memory are real for this shape; drift on random weights is illustrative only")
-    kind = offline.kind_for(catalog.get(model_id).model_type)
+    ckpt = catalog.get(model_id)
+    kind = offline.kind_for(ckpt.model_type, ckpt.template or None)  # the stand-in that renders like the real one
     return (str(offline.build(kind)), f"tiny {kind} stand-in (offline: {why})",
             "every code path runs, but a tiny random model's speed and drift are illustrative only")
 
