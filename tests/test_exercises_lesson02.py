@@ -47,8 +47,8 @@ def run(code, **ns):
 
 
 def test_placeholders_are_not_answered_yet(tokenizer, model):
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
-               for q in QUESTIONS]
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True,
+                                             enable_thinking=False) for q in QUESTIONS]
     for placeholder in (None, ...):
         for result in (check_manual_prompt(placeholder, tokenizer, MESSAGES), check_stop_criterion(placeholder, tokenizer),
                        check_batch_matches(placeholder, model, tokenizer, prompts, max_new_tokens=MAX_NEW_TOKENS)):
@@ -56,19 +56,25 @@ def test_placeholders_are_not_answered_yet(tokenizer, model):
 
 
 def test_manual_prompt(tokenizer, solutions):
+    """The notebook asks for the prompt with thinking off (enable_thinking=False): the empty think block is part of it."""
     right = run(solutions[0][1], messages=MESSAGES)["my_prompt"]
-    passes(check_manual_prompt(right, tokenizer, MESSAGES))
-    fails(check_manual_prompt(right.removesuffix("<|im_start|>assistant\n"), tokenizer, MESSAGES), "not opened")
-    fails(check_manual_prompt(right.replace("<|im_end|>\n", "<|im_end|>"), tokenizer, MESSAGES), "differs at character")
+    empty = "<think>\n\n</think>\n\n"
+    assert right.endswith("<|im_start|>assistant\n" + empty)
+    passes(check_manual_prompt(right, tokenizer, MESSAGES, enable_thinking=False))
+    opened_only = right.removesuffix(empty)
+    fails(check_manual_prompt(opened_only, tokenizer, MESSAGES, enable_thinking=False), "prefills the empty think block")
+    fails(check_manual_prompt(opened_only.removesuffix("<|im_start|>assistant\n"), tokenizer, MESSAGES,
+                              enable_thinking=False), "not opened")
+    fails(check_manual_prompt(right.replace("<|im_end|>\n", "<|im_end|>"), tokenizer, MESSAGES, enable_thinking=False),
+          "differs at character")
     qwen25 = "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
     no_system = [MESSAGES[1]]
-    fails(check_manual_prompt(qwen25 + run(solutions[0][1], messages=no_system)["my_prompt"], tokenizer, no_system),
-          "no default system prompt")  # Qwen3 adds none
-    fails(check_manual_prompt(right + "<think>\n\n</think>\n\n", tokenizer, MESSAGES), "the end differs")
-    fails(check_manual_prompt(tokenizer(right)["input_ids"], tokenizer, MESSAGES), "one string")
-    # With thinking switched off the template prefills the empty think block, and the check renders it the same way.
-    passes(check_manual_prompt(right + "<think>\n\n</think>\n\n", tokenizer, MESSAGES, enable_thinking=False))
-    fails(check_manual_prompt(right, tokenizer, MESSAGES, enable_thinking=False), "stops early")
+    fails(check_manual_prompt(qwen25 + run(solutions[0][1], messages=no_system)["my_prompt"], tokenizer, no_system,
+                              enable_thinking=False), "no default system prompt")  # Qwen3 adds none
+    fails(check_manual_prompt(tokenizer(right)["input_ids"], tokenizer, MESSAGES, enable_thinking=False), "one string")
+    # With the template's default (Qwen3: the model decides), the prompt stops at the opened assistant turn.
+    passes(check_manual_prompt(opened_only, tokenizer, MESSAGES))
+    fails(check_manual_prompt(right, tokenizer, MESSAGES), "the end differs")
 
 
 class Always(StoppingCriteria):
@@ -103,8 +109,8 @@ def test_stop_criterion(tokenizer, solutions):
 @pytest.fixture(scope="module")
 def outputs(model, tokenizer):
     """The batching cell of the notebook, with MAX_NEW_TOKENS new tokens: one-by-one, left- and right-padded batches."""
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
-               for q in QUESTIONS]
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True,
+                                             enable_thinking=False) for q in QUESTIONS]
 
     def alone(p):
         inputs = tokenizer(p, return_tensors="pt")

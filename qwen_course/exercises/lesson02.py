@@ -8,7 +8,7 @@ from ._check import CheckResult, check
 def check_manual_prompt(answer, tokenizer, messages, enable_thinking: bool | None = None) -> CheckResult:
     """A prompt string written by hand must equal what the chat template renders (with the assistant turn opened).
 
-    `enable_thinking` is passed to the template when given (Qwen3: False prefills the empty think block)."""
+    `enable_thinking` is passed to the template when given (Qwen3/Qwen3.5: False prefills the empty think block)."""
     extra = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
     expected = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
     opened = "<|im_start|>assistant\n"
@@ -23,6 +23,10 @@ def check_manual_prompt(answer, tokenizer, messages, enable_thinking: bool | Non
                            "system prompt (Qwen2.5's does).")
         if expected.startswith(value) and expected[len(value):].startswith(opened):
             return False, f"the assistant turn is not opened: the template ends with {expected[len(value):]!r}."
+        empty = "<think>\n\n</think>\n\n"
+        if expected.endswith(opened + empty) and value == expected[:-len(empty)]:
+            return False, (f"with enable_thinking={enable_thinking} this template prefills the empty think block "
+                           f"{empty!r} after {opened!r}: the model answers without thinking.")
         if value.startswith(expected[:-len(opened)]) and not value.endswith(opened):
             return False, f"the end differs: the template ends with {expected[-len(opened):]!r} and nothing after it."
         for i, (a, b) in enumerate(zip(value, expected)):
