@@ -182,6 +182,25 @@ def test_moe_memory_follows_total_compute_follows_active():
     assert small["GFLOPs/token"] == pytest.approx(2 * small["total (B)"])  # tied: every parameter is in a matmul
 
 
+@pytest.mark.parametrize("model_id", ["Qwen/Qwen3-8B", "Qwen/Qwen3-32B", "Qwen/Qwen3-30B-A3B", "Qwen/Qwen2.5-7B-Instruct"])
+def test_compute_counts_an_untied_lm_head_once(model_id):
+    """Issue 18 item 10: an untied model's output layer is one matmul per token, not two (the lookup is free)."""
+    count = catalog.param_count(model_id)
+    assert count.lm_head  # untied
+    row = family.compute_vs_memory([model_id])[0]
+    assert row["GFLOPs/token"] == pytest.approx(2 * (count.active - count.embedding) / 1e9)
+
+
+def test_compute_counts_a_tied_head_as_a_matmul_and_no_head_without_one():
+    tied = catalog.param_count("Qwen/Qwen3-4B")
+    c = catalog.get("Qwen/Qwen3-4B").text_config
+    row = family.compute_vs_memory(["Qwen/Qwen3-4B"])[0]
+    assert row["GFLOPs/token"] == pytest.approx(2 * (tied.active - tied.embedding + c["vocab_size"] * c["hidden_size"]) / 1e9)
+    embed = catalog.param_count("Qwen/Qwen3-Embedding-0.6B")  # Qwen3Model: no output layer at all
+    row = family.compute_vs_memory(["Qwen/Qwen3-Embedding-0.6B"])[0]
+    assert row["GFLOPs/token"] == pytest.approx(2 * (embed.active - embed.embedding) / 1e9)
+
+
 # ---- sample texts and tokenizer measurements -------------------------------------------------------------------------
 def test_sample_texts_are_shipped_complete():
     samples = family.samples()

@@ -70,14 +70,24 @@ def kv_cache(model_ids, context: int = 32768, precision: str = "bf16") -> list[d
     return rows
 
 
+def matmul_params(model_id: str) -> int:
+    """Parameters one text token multiplies by: the active ones, less the embedding (a lookup is free), plus the
+    output layer once (its own matrix when untied, the embedding reused when tied, none in a bare Qwen3Model)."""
+    ckpt = catalog.get(model_id)
+    count = catalog.param_count(ckpt)
+    tc = ckpt.text_config
+    has_head = not ckpt.loads_with.endswith("Model")
+    head = tc["vocab_size"] * tc["hidden_size"] if has_head else 0
+    return count.active - count.embedding - count.lm_head - count.vision - count.audio + head
+
+
 def compute_vs_memory(model_ids, precision: str = "bf16") -> list[dict]:
     """Memory follows the total parameters, compute the active ones: weights GB vs forward GFLOPs per token."""
     rows = []
     for mid in model_ids:
         ckpt = catalog.get(mid)
         count = catalog.param_count(ckpt)
-        tc = ckpt.text_config
-        matmul = count.active - count.embedding + tc["vocab_size"] * tc["hidden_size"]  # a lookup is free, lm_head not
+        matmul = matmul_params(ckpt.id)
         rows.append({"model": ckpt.name, "moe": ckpt.is_moe, "total (B)": count.total / 1e9,
                      "active (B)": count.active / 1e9,
                      f"weights GB ({precision})": weights_bytes(ckpt, precision) / 1e9, "GFLOPs/token": 2 * matmul / 1e9})
