@@ -23,22 +23,36 @@ def parse_size(label: str) -> tuple[float | None, float | None]:
 
 
 def releases() -> list[dict]:
-    """Every open size of a series with a verified month: its own month where the catalog has one, else the series'."""
-    own = {}
+    """Every open size with a month: its checkpoint's own month where the catalog has one, else its series'. A series
+    without a verified month (Qwen3.6) is dated by its verified checkpoints only; `dated_by` says which applied."""
+    own, verified = {}, {}
     for ckpt in catalog.checkpoints():
         found = re.search(r"-(\d+(?:\.\d+)?B(?:-A\d+(?:\.\d+)?B)?)", ckpt.name)
         if found and ckpt.release:
             own.setdefault((ckpt.series, found.group(1)), ckpt.release)
+            if ckpt.verified:
+                verified.setdefault((ckpt.series, found.group(1)), ckpt.release)
     rows = []
     for s in catalog.series():
-        if not s["release"]:
-            continue
         for label in s["sizes"] + s["moe_sizes"]:
             total, active = parse_size(label)
-            month = s.get("size_releases", {}).get(label) or own.get((s["id"], label), s["release"])
+            if s["release"]:
+                month = s.get("size_releases", {}).get(label) or own.get((s["id"], label), s["release"])
+                dated_by = "series" if month == s["release"] else "checkpoint"
+            elif (s["id"], label) in verified:
+                month, dated_by = verified[(s["id"], label)], "checkpoint only (series month not verified)"
+            else:
+                continue
             rows.append({"series": s["id"], "name": s["name"], "size": label, "moe": active is not None,
-                         "total": total, "active": active, "released": date(*map(int, month.split("-")[:2]), 1)})
+                         "total": total, "active": active, "released": date(*map(int, month.split("-")[:2]), 1),
+                         "dated_by": dated_by})
     return rows
+
+
+def undated() -> list[str]:
+    """Series with no size on the timeline: neither the series nor a verified checkpoint has a release month."""
+    plotted = {r["series"] for r in releases()}
+    return [s["name"] for s in catalog.series() if s["id"] not in plotted]
 
 
 def plot_timeline(ax=None):
@@ -48,6 +62,8 @@ def plot_timeline(ax=None):
     ax = ax or plt.subplots(figsize=(11, 5.5))[1]
     palette = plt.get_cmap("tab20").colors
     colour = {name: palette[i % len(palette)] for i, name in enumerate(dict.fromkeys(r["name"] for r in releases()))}
+    label = {r["name"]: r["name"] + (" (checkpoints' month)" if r["dated_by"].startswith("checkpoint only") else "")
+             for r in releases()}
     for r in releases():
         c = colour[r["name"]]
         if r["moe"]:
@@ -58,7 +74,7 @@ def plot_timeline(ax=None):
         else:
             ax.scatter(r["released"], r["total"], color=c, s=30, zorder=3)
     for name, c in colour.items():
-        ax.scatter([], [], color=c, label=name)
+        ax.scatter([], [], color=c, label=label[name])
     ax.scatter([], [], color="grey", marker="s", label="MoE total")
     ax.scatter([], [], facecolor="white", edgecolor="grey", marker="s", label="MoE active")
     ax.set_yscale("log")
