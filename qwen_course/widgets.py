@@ -68,8 +68,8 @@ def choose(task: str = "chat", memory_gb: float = 16.0, context: int = 4096,
         raise ValueError(f"unknown machine {machine!r}; choose one of: {', '.join(MACHINES)}")
     device, cc = MACHINES[machine]
     hw = describe(device, memory_gb, **({"compute_capability": cc} if cc else {}))
-    try:
-        p = pick(task, hw, context=int(context))
+    try:  # a described machine is only planned for: decide, build no stand-in
+        p = pick(task, hw, context=int(context), build_stand_in=False)
     except NothingFitsError as exc:
         return Choice(task, machine, memory_gb, int(context), reason=str(exc))
     return Choice(task, machine, memory_gb, int(context), p.model_id, p.precision, p.estimate.total_bytes, p.reason,

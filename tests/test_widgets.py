@@ -39,7 +39,7 @@ def test_nothing_fits_is_an_answer_not_an_error():
 @pytest.mark.parametrize("kwargs, message", [
     ({"task": "poetry"}, "unknown task"),
     ({"machine": "TPU"}, "unknown machine"),
-    ({"memory_gb": 0}, "memory must be positive"),
+    ({"memory_gb": 0}, "memory must be a finite number of GB above 0"),
 ])
 def test_bad_inputs_say_what_is_wrong(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -68,3 +68,16 @@ def test_model_chooser_updates_when_a_control_changes():
 def test_model_chooser_accepts_any_context():
     form = widgets.model_chooser(context=12000)
     assert form.controls["context"].value == 12000
+
+
+def test_choose_only_plans_it_builds_no_stand_in(monkeypatch):
+    """A described machine is planned for, not loaded: offline, choose() must not write a stand-in (lesson 01 showed a
+    frozen 'Writing model shards' bar from it)."""
+    from qwen_course import offline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("choose() built a stand-in")
+
+    monkeypatch.setenv("QWEN_COURSE_OFFLINE", "1")
+    monkeypatch.setattr(offline, "build", refuse)
+    assert widgets.choose("chat", 16, 4096, "GPU, Ampere or newer (bf16)").fits
