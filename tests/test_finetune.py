@@ -393,3 +393,119 @@ def test_check_fsdp_gpus():
     assert lesson06.check_fsdp_gpus(None, "Qwen/Qwen3-8B", 80).passed is None
     assert lesson06.check_fsdp_gpus(expected, "Qwen/Qwen3-8B", 80).passed is True
     assert lesson06.check_fsdp_gpus(2, "Qwen/Qwen3-8B", 80).passed is False
+
+
+# ---------------------------------------------------------------- the hybrid generation (issue 21), fair scoring (issue 18)
+def hybrid_meta_model(model_id: str):
+    """The text-only class of a Qwen3.5 checkpoint at its real size, on the meta device (no memory, no download)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from qwen_course import catalog
+
+    ckpt = catalog.get(model_id)
+    config = AutoConfig.for_model("qwen3_5_text", **ckpt.text_config)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+HYBRID_TARGETS = [*finetune.FULL_ATTENTION, "in_proj_qkv", "in_proj_z", "out_proj", *finetune.MLP]
+
+
+@pytest.mark.parametrize("model_id", ["Qwen/Qwen3.5-9B", "Qwen/Qwen3.5-27B"])
+@pytest.mark.parametrize("targets", ["all-linear", HYBRID_TARGETS, finetune.FULL_ATTENTION, list(finetune.LINEAR_ATTENTION)])
+def test_lora_parameters_count_the_hybrid_layers_as_peft_does(model_id, targets):
+    from peft import LoraConfig, get_peft_model
+
+    model = hybrid_meta_model(model_id)
+    trainable, _ = get_peft_model(model, LoraConfig(r=8, target_modules=targets)).get_nb_trainable_parameters()
+    assert trainable == finetune.lora_parameters(model_id, 8, targets)
+
+
+def test_linear_shapes_name_the_gated_deltanet_projections():
+    layers = finetune.linear_shapes("Qwen/Qwen3.5-9B")
+    kinds = {frozenset(layer) for layer in layers}
+    assert len(layers) == 32 and len(kinds) == 2
+    linear = next(layer for layer in layers if "in_proj_qkv" in layer)
+    full = next(layer for layer in layers if "q_proj" in layer)
+    assert set(linear) == set(finetune.LINEAR_ATTENTION) | set(finetune.MLP)
+    assert sum("q_proj" in layer for layer in layers) == 8  # one layer in four is full attention
+    assert full["q_proj"][1] == 2 * full["o_proj"][0]  # q_proj also carries the attention output gate
+    # a Qwen3 target list adapts only the attention layers of a hybrid model: a small fraction of all-linear
+    assert finetune.lora_parameters("Qwen/Qwen3.5-9B", 16) < finetune.lora_parameters("Qwen/Qwen3.5-9B", 16, "all-linear") / 10
+    assert finetune.lora_parameters("Qwen/Qwen3-8B", 16, HYBRID_TARGETS) == \
+        finetune.lora_parameters("Qwen/Qwen3-8B", 16, "all-linear")  # names of the other generation adapt nothing
+    with pytest.raises(ValueError, match="mixture of experts"):
+        finetune.lora_parameters("Qwen/Qwen3.5-35B-A3B", 16)
+    with pytest.raises(ValueError, match="unknown target"):
+        finetune.lora_parameters("Qwen/Qwen3.5-9B", 16, ["in_proj_qkvz"])  # Qwen3-Next's fused name, not Qwen3.5's
+
+
+def test_training_memory_adds_up_and_says_what_it_assumes():
+    from qwen_course import memory
+
+    est = finetune.training_memory("Qwen/Qwen3.5-9B", rank=16, target_modules=HYBRID_TARGETS, batch=8, seq_len=512)
+    assert est.total_bytes == sum(est.parts.values())
+    weights, adapter, activations = est.parts.values()
+    bf16 = memory.estimate("Qwen/Qwen3.5-9B", "bf16", 0)
+    vision = bf16.breakdown["weights: vision tower"]
+    assert weights < (bf16.weights_bytes - vision) / 2  # 4-bit linear layers, 16-bit embeddings and head
+    assert adapter == 16 * finetune.lora_parameters("Qwen/Qwen3.5-9B", 16, HYBRID_TARGETS)
+    notes = " ".join(est.notes)
+    assert "batch 8 x 512" in notes and "vision tower" in notes and "CUDA context" in notes and "Gated DeltaNet" in notes
+    bigger = finetune.training_memory("Qwen/Qwen3.5-9B", batch=16, seq_len=512)
+    assert bigger.parts[next(k for k in bigger.parts if k.startswith("activations"))] > activations
+    plain = finetune.training_memory("Qwen/Qwen3.5-9B", base="bf16")
+    assert plain.total_bytes > est.total_bytes
+    table = finetune.training_memory_table(["Qwen/Qwen3.5-9B", "Qwen/Qwen3.5-27B"])
+    text = str(table)
+    assert "QLoRA memory" in text and "Qwen/Qwen3.5-27B" in text and "fits a GPU" in text
+    assert table.rows[-2][0] == "total"
+
+
+def test_the_baseline_is_told_the_task():
+    examples = finetune.load_split("validation")[:3]
+    told = finetune.with_instructions(examples)
+    system = told[0]["messages"][0]
+    assert system["role"] == "system" and told[0]["messages"][1:] == examples[0]["messages"]
+    for word in (*finetune.CATEGORIES, *finetune.PRIORITIES, finetune.answer("billing", "low")):
+        assert word in system["content"]
+    assert "system" not in {m["role"] for m in examples[0]["messages"]}  # the originals are untouched
+    assert finetune.with_instructions(examples, "Be brief.")[0]["messages"][0]["content"] == "Be brief."
+
+
+def test_verdict_and_confusion_expose_a_constant_predictor():
+    examples = finetune.load_split("validation")
+    expected = [ex["messages"][1]["content"] for ex in examples]
+    kinds = [ex["kind"] for ex in examples]
+    constant = accuracy("after", [finetune.answer("bug", "high")] * len(expected), expected, kinds)
+    assert constant.correct == 12
+    said = finetune.verdict(constant)
+    assert "constant predictor" in said and "12 tickets" in said and "routing was not" in said
+    table = finetune.confusion(constant)
+    assert table.header == ("expected \\ predicted", "bug/high", "total")
+    assert all(row[1] == 12 for row in table.rows[:-1]) and table.rows[-1] == ("predicted, total", 120, 120)
+    assert "neither format nor routing" in finetune.verdict(accuracy("b", [""] * len(expected), expected, kinds))
+    perfect = accuracy("p", expected, expected, kinds)
+    assert "different answers" in finetune.verdict(perfect) and "120 right" in finetune.verdict(perfect)
+    diagonal = finetune.confusion(perfect)
+    assert all(row[i + 1] == 12 for i, row in enumerate(diagonal.rows[:-1]))  # columns follow the rows: a diagonal
+    mostly = accuracy("m", [finetune.answer("bug", "high")] * 110 + expected[110:], expected, kinds)
+    assert finetune.verdict(mostly).startswith("nearly constant")
+    other = finetune.confusion(accuracy("o", ["Sure!"] * 2, expected[:2], kinds[:2]))
+    assert other.header[1] == "other"
+    assert finetune.verdict(accuracy("none", [], [], [])) == "no answers to judge"
+
+
+def test_trainer_save_model_under_fsdp_writes_only_a_full_state_dict():
+    """Lesson 06's recipe switches FSDP to FULL_STATE_DICT before save_model: this is why (transformers 5.24)."""
+    import inspect
+
+    from accelerate.utils import FullyShardedDataParallelPlugin
+    from transformers import Trainer
+
+    source = inspect.getsource(Trainer.save_model)
+    fsdp_branch = source.split("elif self.is_fsdp_enabled:")[1].split("elif self.is_deepspeed_enabled:")[0]
+    assert '"FULL_STATE_DICT" in str(self.accelerator.state.fsdp_plugin.state_dict_type)' in fsdp_branch
+    assert "else" not in fsdp_branch  # a sharded state dict saves nothing
+    assert "final save is with full" in inspect.getsource(FullyShardedDataParallelPlugin.set_state_dict_type)

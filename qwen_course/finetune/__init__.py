@@ -5,22 +5,26 @@ Importing this package does not import torch.
 
 from .data import (
     CATEGORIES, DATA, END_OF_TURN, IGNORE, PRIORITIES, PROMPT, QUESTION_WORDS, SPLITS, answer, answer_tokens, body_of,
-    build_example, expose_head_bias, generate, load_split, make_example, phrases, show_labels, split_file, split_of,
-    tokenize, write_dataset, write_ticket,
+    build_example, expose_head_bias, generate, instructions, load_split, make_example, phrases, show_labels, split_file,
+    split_of, tokenize, with_instructions, write_dataset, write_ticket,
 )
 from .evaluate import (
-    Accuracy, compare_accuracy, exact_match, generate_answers, loss_points, plot_losses, relative_drop, side_by_side,
+    Accuracy, compare_accuracy, confusion, exact_match, generate_answers, loss_points, plot_losses, relative_drop,
+    side_by_side, verdict,
 )
 from .lora import (
-    BYTES_PER_TRAINED_PARAM, LoraPreset, adapter_training_bytes, lora_parameters, preset, preset_name, sharding_table,
+    BYTES_PER_TRAINED_PARAM, FULL_ATTENTION, LINEAR_ATTENTION, MLP, LoraPreset, adapter_training_bytes, linear_shapes,
+    lora_parameters, preset, preset_name, sharding_table,
 )
+from .sizing import TrainingMemory, training_memory, training_memory_table
 
 __all__ = [
     "CATEGORIES", "DATA", "END_OF_TURN", "IGNORE", "PRIORITIES", "PROMPT", "QUESTION_WORDS", "SPLITS", "answer",
     "answer_tokens", "body_of", "split_of", "build_example", "expose_head_bias", "generate", "load_split", "make_example", "phrases",
     "show_labels", "split_file", "tokenize", "write_dataset", "write_ticket",
-    "Accuracy", "compare_accuracy", "exact_match", "generate_answers", "loss_points", "plot_losses",
-    "relative_drop", "side_by_side",
-    "BYTES_PER_TRAINED_PARAM", "LoraPreset", "adapter_training_bytes", "lora_parameters", "preset", "preset_name",
-    "sharding_table",
+    "Accuracy", "compare_accuracy", "confusion", "exact_match", "generate_answers", "loss_points", "plot_losses",
+    "relative_drop", "side_by_side", "verdict", "instructions", "with_instructions",
+    "BYTES_PER_TRAINED_PARAM", "FULL_ATTENTION", "LINEAR_ATTENTION", "MLP", "LoraPreset", "adapter_training_bytes",
+    "linear_shapes", "lora_parameters", "preset", "preset_name", "sharding_table",
+    "TrainingMemory", "training_memory", "training_memory_table",
 ]  # fmt: skip

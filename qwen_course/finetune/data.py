@@ -58,6 +58,23 @@ def answer(category: str, priority: str) -> str:
     return json.dumps({"category": category, "priority": priority})
 
 
+def instructions() -> str:
+    """What a prompt must say to get the schema without fine-tuning: the format, the five labels, the priority rule.
+
+    The zero-shot baseline gets exactly this as its system message, so it is told everything the fine-tuned model
+    learned from the training labels; a baseline without it would be measured on a task nobody described to it.
+    """
+    return ("You route customer-support tickets. Reply with one line of JSON and nothing else, exactly in the form "
+            f"{answer(CATEGORIES[0], PRIORITIES[0])}. category is one of: {', '.join(CATEGORIES)}. priority is "
+            f"{PRIORITIES[1]} when the customer says the matter is urgent, otherwise {PRIORITIES[0]}.")
+
+
+def with_instructions(examples: list[dict], text: str | None = None) -> list[dict]:
+    """The same examples with the task's instructions as a system message first (answers unchanged)."""
+    system = {"role": "system", "content": text or instructions()}
+    return [{**ex, "messages": [system, *ex["messages"]]} for ex in examples]
+
+
 def make_example(text: str, category: str, priority: str) -> dict:
     """One chat: a ticket from the user, the JSON routing from the assistant; "kind" is the category."""
     return {"messages": [{"role": "user", "content": PROMPT.format(text=text)},

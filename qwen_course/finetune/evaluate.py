@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 from .._display import Table
@@ -98,6 +99,51 @@ def exact_match(model, tokenizer, examples: list[dict], label: str = "", **kwarg
     return Accuracy(label, predictions, expected, [ex.get("kind", "") for ex in examples])
 
 
+def _pair(text: str) -> str:
+    """A reply as "category/priority" when it parses as the schema's JSON, else "other"."""
+    got = _parse(text)
+    if got is None or set(got) != {"category", "priority"}:
+        return "other"
+    return f"{got['category']}/{got['priority']}"
+
+
+def confusion(acc: Accuracy) -> _Rows:
+    """Expected label (rows) against predicted label (columns), counts: a constant predictor fills one column."""
+    expected = [_pair(e) for e in acc.expected]
+    predicted = [_pair(p) for p in acc.predictions]
+    rows_order = sorted(set(expected))
+    seen = set(predicted)  # columns in the rows' order (the diagonal is right), then other labels, then "other"
+    columns = [c for c in rows_order if c in seen] + sorted(seen - set(rows_order) - {"other"}) + \
+        (["other"] if "other" in seen else [])
+    counts = Counter(zip(expected, predicted))
+    rows = [(r, *(counts.get((r, c), 0) or "." for c in columns), sum(e == r for e in expected)) for r in rows_order]
+    rows.append(("predicted, total", *(predicted.count(c) for c in columns), len(predicted)))
+    return _Rows(f"Confusion: {acc.label or 'predictions'} (rows: expected, columns: predicted)",
+                 ("expected \\ predicted", *columns, "total"), rows)
+
+
+def verdict(acc: Accuracy) -> str:
+    """One sentence on what the answers show: a constant (or nearly constant) answer is the format, not the task."""
+    n = len(acc.predictions)
+    if not n:
+        return "no answers to judge"
+    top, count = Counter(acc.predictions).most_common(1)[0]
+    labelled = sum(e == top for e in acc.expected)
+    schema = _pair(top) != "other"
+    if count == n and not schema:
+        return f"the same answer to all {n} tickets, {top!r}, which is not the schema's JSON: neither format nor routing"
+    if count == n:
+        return (f"a constant predictor: all {n} answers are {top!r}. It is right on exactly the {labelled} tickets "
+                f"whose label that is ({labelled / n:.0%}, that label's share of the set): the format was learned, "
+                "the routing was not")
+    if count >= 0.9 * n:
+        return (f"nearly constant: {count} of {n} answers ({count / n:.0%}) are {top!r}"
+                + (f", whose label covers {labelled} of the tickets; little of the routing was learned" if schema
+                   else ", not the schema's JSON"))
+    return (f"{len(set(acc.predictions))} different answers for {n} tickets (the most common, {top!r}, {count / n:.0%}); "
+            f"{acc.correct} right")
+
+
 def compare_accuracy(before: Accuracy, after: Accuracy) -> _Rows:
     """Exact match overall, partial credit per field, and exact match per kind, before and after, as one table."""
     pct = lambda v: f"{v:.1%}"  # noqa: E731
@@ -106,7 +152,8 @@ def compare_accuracy(before: Accuracy, after: Accuracy) -> _Rows:
     rows += [(k, pct(bf.get(k, 0)), pct(af.get(k, 0))) for k in af]
     bk, ak = before.by_kind(), after.by_kind()
     rows += [(f"exact match, {k}", pct(bk.get(k, 0)), pct(ak.get(k, 0))) for k in ak]
-    return _Rows("Validation accuracy before and after fine-tuning", ("measure", before.label, after.label), rows)
+    return _Rows("Validation accuracy: " + " vs ".join(a.label or "?" for a in (before, after)),
+                 ("measure", before.label, after.label), rows)
 
 
 def side_by_side(examples: list[dict], before: Accuracy, after: Accuracy, n: int = 8, width: int = 48) -> _Rows:
@@ -121,8 +168,8 @@ def side_by_side(examples: list[dict], before: Accuracy, after: Accuracy, n: int
     rows = [(examples[i]["messages"][0]["content"], after.expected[i], cut(before.predictions[i]) or "(empty)",
              cut(after.predictions[i]) or "(empty)", "yes" if after.predictions[i] == after.expected[i] else "no")
             for i in order[:n]]
-    header = ("prompt", "expected", "before", "after", "right after?")
-    return _Rows("Before and after fine-tuning (validation examples)", header, rows)
+    header = ("prompt", "expected", before.label or "before", after.label or "after", "right after?")
+    return _Rows(f"{before.label or 'before'} and {after.label or 'after'} (validation examples)", header, rows)
 
 
 def loss_points(log_history: list[dict]) -> dict[str, list[tuple[int, float]]]:

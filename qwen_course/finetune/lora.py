@@ -76,21 +76,54 @@ def preset(hardware=None, stand_in: str | None = None, model_id: str | None = No
     return LoraPreset(name=name, **spec)
 
 
-def lora_parameters(model_id: str, rank: int, target_modules=("q_proj", "k_proj", "v_proj", "o_proj")) -> int:
-    """Parameters a LoRA adapter adds to a catalog model: rank * (in + out) for each targeted linear layer."""
+FULL_ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
+LINEAR_ATTENTION = ("in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj")  # Qwen3.5/3.6 Gated DeltaNet
+MLP = ("gate_proj", "up_proj", "down_proj")
+
+
+def linear_shapes(model_id: str) -> list[dict[str, tuple[int, int]]]:
+    """(in, out) of every nn.Linear in each decoder layer, by module name, as transformers builds the text model.
+
+    Qwen3.5/3.6 (hybrid): Gated DeltaNet layers hold in_proj_qkv, in_proj_z, in_proj_b, in_proj_a and out_proj; the
+    full-attention layer (one in four) doubles q_proj for its output gate. MoE experts are fused 3-D tensors, not
+    nn.Linear, so LoRA's linear targets do not reach them: MoE models are refused here rather than miscounted.
+    """
     from .. import catalog
 
-    cfg = catalog.get(model_id).text_config
-    hidden, inter, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
-    head_dim = cfg.get("head_dim") or hidden // cfg["num_attention_heads"]
+    ckpt = catalog.get(model_id)
+    cfg = ckpt.text_config
+    if ckpt.is_moe:
+        raise ValueError(f"{model_id} is a mixture of experts: its experts are fused 3-D tensors that LoRA's linear "
+                         "targets do not reach, so this count would be wrong; size a dense model")
+    hidden, inter = cfg["hidden_size"], cfg["intermediate_size"]
+    head_dim = catalog.head_dim(cfg)
+    gate = 2 if ckpt.is_hybrid else 1  # the hybrid generation's full attention has a sigmoid output gate in q_proj
     q, kv = cfg["num_attention_heads"] * head_dim, cfg["num_key_value_heads"] * head_dim
-    shapes = {"q_proj": (hidden, q), "k_proj": (hidden, kv), "v_proj": (hidden, kv), "o_proj": (q, hidden),
-              "gate_proj": (hidden, inter), "up_proj": (hidden, inter), "down_proj": (inter, hidden)}
-    targets = list(shapes) if target_modules == "all-linear" else list(target_modules)
-    unknown = [t for t in targets if t not in shapes]
-    if unknown:
-        raise ValueError(f"unknown target modules {unknown}; choose from {list(shapes)} or 'all-linear'")
-    return layers * sum(rank * sum(shapes[t]) for t in targets)
+    mlp = {"gate_proj": (hidden, inter), "up_proj": (hidden, inter), "down_proj": (inter, hidden)}
+    full = {"q_proj": (hidden, q * gate), "k_proj": (hidden, kv), "v_proj": (hidden, kv), "o_proj": (q, hidden), **mlp}
+    if not ckpt.is_hybrid:
+        return [full] * cfg["num_hidden_layers"]
+    heads_v, value = cfg["linear_num_value_heads"], catalog.value_dim(cfg)
+    linear = {"in_proj_qkv": (hidden, catalog.conv_dim(cfg)), "in_proj_z": (hidden, value),
+              "in_proj_b": (hidden, heads_v), "in_proj_a": (hidden, heads_v), "out_proj": (value, hidden), **mlp}
+    return [full if kind == "full_attention" else linear for kind in ckpt.layer_types]
+
+
+def lora_parameters(model_id: str, rank: int, target_modules=FULL_ATTENTION) -> int:
+    """Parameters a LoRA adapter adds to a catalog model's text decoder: rank * (in + out) per targeted linear layer.
+
+    "all-linear" means every linear layer of the decoder, as PEFT resolves it on the text-only class
+    (AutoModelForCausalLM); on the image-text class PEFT would also adapt the vision tower, which is not counted.
+    """
+    layers = linear_shapes(model_id)
+    known = set().union(*layers)
+    if isinstance(target_modules, str):
+        target_modules = known if target_modules == "all-linear" else [target_modules]
+    targets = set(target_modules)
+    unknown = sorted(targets - known - set(FULL_ATTENTION + LINEAR_ATTENTION + MLP))  # a name of the other generation
+    if unknown:                                                                        # adapts nothing here, like PEFT
+        raise ValueError(f"unknown target modules {unknown} for {model_id}; choose from {sorted(known)} or 'all-linear'")
+    return sum(rank * sum(shapes[t]) for shapes in layers for t in targets if t in shapes)
 
 
 BYTES_PER_TRAINED_PARAM = 16  # fp32 weight + fp32 gradient + two fp32 Adam moments
