@@ -486,3 +486,94 @@ def test_tracker_with_a_real_generate():
     assert len(m.inter_token_s) == 4 and 0 <= m.ttft_s <= m.wall_s
     assert cache_bytes(out.cache) == 2 * 1 * 2 * 1 * 10 * 16 * 4  # k+v, layers, batch, heads, tokens, dim
     assert weight_bytes_per_token(model) > 0
+
+
+# the hybrid cache, rough percentiles, bytes read per token (issues 18 and 21) ------------------------------------------
+
+def test_rough_percentiles_need_ten_samples_above_the_cut():
+    from qwen_course.monitor import rough_percentiles
+
+    assert rough_percentiles(14) == ["p95", "p99"]
+    assert rough_percentiles(199) == ["p95", "p99"] and rough_percentiles(200) == ["p99"]
+    assert rough_percentiles(999) == ["p99"] and rough_percentiles(1000) == []
+    assert rough_percentiles(50, ("p50",)) == []
+
+
+def test_monitor_summary_labels_rough_percentiles():
+    mon = Monitor(gpu=None)
+    for _ in range(3):
+        mon.add(metrics())
+    text = str(mon)
+    assert "(n=3; p95 and p99 rough" in text and "(n=12; p95 and p99 rough" in text  # 3 TTFTs, 12 gaps
+
+
+def test_catalog_bytes_per_token_reads_what_decoding_reads():
+    from qwen_course import catalog
+    from qwen_course.monitor import catalog_bytes_per_token
+
+    small = catalog.param_count("Qwen/Qwen3-0.6B")  # tied: the embedding is read once, as the head
+    assert catalog_bytes_per_token("Qwen/Qwen3-0.6B") == 2 * small.total
+    untied = catalog.param_count("Qwen/Qwen3-8B")  # untied: the input embedding is only looked up
+    assert catalog_bytes_per_token("Qwen/Qwen3-8B", 1) == untied.total - untied.embedding
+    vision = catalog.param_count("Qwen/Qwen3.5-2B")  # the vision tower runs on images only
+    assert vision.vision > 0 and catalog_bytes_per_token("Qwen/Qwen3.5-2B", 1) == vision.total - vision.vision
+    moe = catalog.param_count("Qwen/Qwen3.5-35B-A3B")  # routed experts only
+    assert catalog_bytes_per_token("Qwen/Qwen3.5-35B-A3B", 1) == moe.active - moe.vision - moe.embedding
+    assert catalog_bytes_per_token("Qwen/Qwen3.5-35B-A3B", 1) < moe.total / 5
+
+
+@pytest.fixture(scope="module")
+def stand_ins():
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModelForCausalLM
+
+    from qwen_course import offline
+
+    return {kind: AutoModelForCausalLM.from_pretrained(offline.build(kind), dtype=torch.float32).eval()
+            for kind in ("qwen3", "qwen3.5")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["qwen3", "qwen3.5"])
+def test_cache_bytes_and_the_memory_formula_on_a_real_cache(stand_ins, kind):
+    """The whole cache, Gated DeltaNet states included, equals memory.cache_bytes on the model's own config."""
+    import torch
+
+    from qwen_course import memory
+    from qwen_course.monitor import cache_precision, checkpoint_for
+
+    model = stand_ins[kind]
+    own, precision = checkpoint_for(model, kind), cache_precision(model)
+    assert precision == "fp32" and own.is_hybrid == (kind == "qwen3.5")
+    sizes = []
+    for n in (3, 70):
+        with torch.inference_mode():
+            cache = model(torch.randint(0, 1000, (1, n)), use_cache=True, logits_to_keep=1).cache
+        assert cache_bytes(cache) == memory.measured_cache_bytes(cache) == memory.cache_bytes(own, precision, n)
+        sizes.append(cache_bytes(cache))
+    per_token = (sizes[1] - sizes[0]) // 67
+    assert per_token == memory.kv_bytes_per_token(own, precision)
+    if kind == "qwen3.5":  # K and V in one layer of four, plus a fixed state the other layers hold
+        assert own.layer_types.count("full_attention") == 1 and memory.state_bytes(own, precision) > 0
+        assert sizes[0] > 3 * per_token
+
+
+def test_cache_precision_of_an_int8_cpu_model_is_fp32(stand_ins):
+    import torch
+
+    from qwen_course.monitor import cache_precision
+
+    int8 = torch.ao.quantization.quantize_dynamic(stand_ins["qwen3"], {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
+    assert cache_precision(int8) == "fp32"
+    assert cache_precision(stand_ins["qwen3"].to(torch.bfloat16)) == "bf16"
+    stand_ins["qwen3"].to(torch.float32)
+
+
+def test_plot_cache_growth():
+    pd = pytest.importorskip("pandas")
+    from qwen_course.monitor import plot_cache_growth
+
+    frame = pd.DataFrame({"model": ["dense"] * 2 + ["hybrid"] * 2, "tokens": [16, 1024] * 2,
+                          "measured_bytes": [16e3, 1.05e6, 26e3, 0.54e6], "predicted_bytes": [16e3, 1.05e6, 26e3, 0.54e6]})
+    ax = plot_cache_growth(frame).axes[0]
+    assert ax.get_ylabel() == "MB" and "prompt length" in ax.get_xlabel() and len(ax.get_lines()) == 4

@@ -11,7 +11,9 @@ from typing import Iterable, Sequence
 
 from .._display import Table, gb
 
-__all__ = ["RequestMetrics", "GpuProbe", "latency_summary", "process_rss", "cache_bytes"]
+__all__ = ["RequestMetrics", "GpuProbe", "latency_summary", "rough_percentiles", "process_rss", "cache_bytes"]
+
+TAIL_SAMPLES = 10  # a percentile is read from enough samples when at least this many lie above it
 
 
 def latency_summary(values: Iterable[float]) -> dict:
@@ -24,6 +26,15 @@ def latency_summary(values: Iterable[float]) -> dict:
         "count": len(data), "mean": math.fsum(data) / len(data), "min": data[0],
         "p50": _percentile(data, 50), "p95": _percentile(data, 95), "p99": _percentile(data, 99), "max": data[-1],
     }
+
+
+def rough_percentiles(count: int, percentiles=("p95", "p99")) -> list[str]:
+    """The percentiles that `count` samples cannot pin down: fewer than TAIL_SAMPLES of them lie above the cut.
+
+    p95 needs 200 samples and p99 1,000 by this rule; below that the value rests on a handful of the slowest
+    samples and moves from run to run, so a lesson labels it rough instead of quoting it as a property.
+    """
+    return [p for p in percentiles if count * (1 - float(p[1:]) / 100) < TAIL_SAMPLES]
 
 
 def _percentile(ordered: Sequence[float], q: float) -> float:
@@ -192,14 +203,16 @@ class GpuProbe:
 
 
 def cache_bytes(cache) -> int:
-    """Bytes held by a KV cache (transformers `Cache` with `.layers`, or nested tuples of tensors)."""
+    """Bytes held by a cache: every tensor of a transformers `Cache` (K/V, and the convolution and recurrent states
+    of Gated DeltaNet layers in Qwen3.5/3.6), or nested tuples of tensors."""
     if cache is None:
         return 0
     if hasattr(cache, "nbytes") and hasattr(cache, "shape"):
         return int(cache.nbytes)
-    layers = getattr(cache, "layers", None)
-    if layers is not None:
-        return sum(cache_bytes(getattr(layer, name, None)) for layer in layers for name in ("keys", "values"))
+    if getattr(cache, "layers", None) is not None:
+        from ..memory import measured_cache_bytes
+
+        return measured_cache_bytes(cache)
     if isinstance(cache, (list, tuple)):
         return sum(cache_bytes(item) for item in cache)
     raise TypeError(f"cannot measure a cache of type {type(cache).__name__}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .metrics import RequestMetrics, latency_summary
+from .metrics import RequestMetrics, latency_summary, rough_percentiles
 from .tracker import Monitor
 
 __all__ = [
@@ -33,8 +33,10 @@ def plot_latency(monitor: Monitor, label: str | None = None, title: str = "Inter
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [3, 1]})
     ax.hist(gaps, bins=min(40, max(5, len(gaps) // 3)), color="#4c72b0", alpha=0.8)
     stats = latency_summary(gaps)
+    rough = rough_percentiles(len(gaps))
     for q, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
-        ax.axvline(stats[q], color="black", linestyle=style, label=f"{q} = {stats[q]:.1f} ms")
+        ax.axvline(stats[q], color="black", linestyle=style,
+                   label=f"{q} = {stats[q]:.1f} ms" + (" (rough: few samples)" if q in rough else ""))
     ax.set(title=f"{title} ({stats['count']} gaps, {len(monitor.select(label))} requests)",
            xlabel="time between consecutive tokens (ms)", ylabel="count")
     ax.legend()
@@ -87,7 +89,7 @@ def plot_kv_growth(tokens: Sequence[int], measured: Sequence[float], predicted: 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     ax.plot(tokens, [m / 1e6 for m in measured], marker="o", label="measured: cache tensors")
-    ax.plot(tokens, [p / 1e6 for p in predicted], linestyle="--", label="predicted: tokens x bytes per token")
+    ax.plot(tokens, [p / 1e6 for p in predicted], linestyle="--", label="predicted: memory.cache_bytes")
     handles = ax.get_legend_handles_labels()
     if process is not None:
         ax2 = ax.twinx()

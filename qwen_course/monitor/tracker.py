@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from .._display import Table
-from .metrics import GpuProbe, RequestMetrics, latency_summary, process_rss
+from .metrics import GpuProbe, RequestMetrics, latency_summary, process_rss, rough_percentiles
 
 Clock = Callable[[], float]
 
@@ -207,9 +207,16 @@ class Monitor(Table):
         if not s["requests"]:
             return [("requests", 0)]
         ttft, itl, dec = s["ttft_s"], s["inter_token_s"], s["decode_tokens_per_s"]
+
+        def rough(stats) -> str:
+            few = rough_percentiles(stats["count"])
+            return f" (n={stats['count']}; {' and '.join(few)} rough: fewer than 10 samples above)" if few else \
+                f" (n={stats['count']})"
+
         return [
             ("requests", s["requests"]),
-            ("TTFT p50 / p95 / p99", f"{ttft['p50']:.3g} / {ttft['p95']:.3g} / {ttft['p99']:.3g} s"),
-            ("inter-token p50 / p95 / p99", f"{itl['p50'] * 1e3:.3g} / {itl['p95'] * 1e3:.3g} / {itl['p99'] * 1e3:.3g} ms"),
+            ("TTFT p50 / p95 / p99", f"{ttft['p50']:.3g} / {ttft['p95']:.3g} / {ttft['p99']:.3g} s" + rough(ttft)),
+            ("inter-token p50 / p95 / p99",
+             f"{itl['p50'] * 1e3:.3g} / {itl['p95'] * 1e3:.3g} / {itl['p99'] * 1e3:.3g} ms" + rough(itl)),
             ("decode speed median", f"{dec['p50']:.4g} tokens/s"),
         ]
