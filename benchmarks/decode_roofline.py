@@ -1,10 +1,13 @@
 """Decode speed of a real-shape Qwen checkpoint (random weights, no download) against the memory-bandwidth ceiling.
 
-    python benchmarks/decode_roofline.py --model Qwen/Qwen3-0.6B --dtype bf16 fp32 --new-tokens 16
+    python benchmarks/decode_roofline.py --model Qwen/Qwen3-0.6B --dtype bf16 fp32 --new-tokens 16 \
+        --out benchmarks/results/qwen3-0.6b-shape-cpu2/decode_roofline.json
 
 The architecture numbers come from the course catalog, so the model has the real parameter count and the same
 bytes to read per token as the released checkpoint; the weights are random, so the text is noise, but the speed
-is what the real model would reach with the same kernels. Prints one JSON object (and writes it with --out).
+is what the real model would reach with the same kernels. Qwen3.5/3.6 shapes build their text-only class.
+Prints one JSON object (and writes it with --out) with the conditions a reader needs: CPU, threads, load average
+before and after, date, torch version, and the bandwidth measured in the same run (lesson 07 reads it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+TEXT_TYPES = {"qwen3_5": "qwen3_5_text", "qwen3_5_moe": "qwen3_5_moe_text"}  # hybrid checkpoints: the text decoder
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what platform reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def random_model(model_id: str, dtype: str):
@@ -31,7 +46,7 @@ def random_model(model_id: str, dtype: str):
     from qwen_course import catalog
 
     ckpt = catalog.get(model_id)
-    config = AutoConfig.for_model(ckpt.model_type, **ckpt.text_config)
+    config = AutoConfig.for_model(TEXT_TYPES.get(ckpt.model_type, ckpt.model_type), **ckpt.text_config)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, DTYPES[dtype]))
     return model.eval()
@@ -79,10 +94,14 @@ def main(argv=None) -> dict:
 
     from qwen_course.monitor.health import decode_bound, measure_bandwidth, weight_bytes_per_token
 
+    load_before = [round(x, 1) for x in os.getloadavg()]
     bandwidth = measure_bandwidth()
     result = {"model": args.model, "weights": "random (real shape from the course catalog)",
-              "machine": {"cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
-                          "load_average_1min": round(os.getloadavg()[0], 1)},
+              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                          "load_average_1min": load_before[0], "load_average_before": load_before},
+              "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens, "repeats": args.repeats,
+              "bandwidth_buffer_bytes": bandwidth.buffer_bytes,
               "torch": torch.__version__, "bandwidth_read_GBps": round(bandwidth.read_bytes_per_s / 1e9, 2),
               "bandwidth_copy_GBps": round(bandwidth.copy_bytes_per_s / 1e9, 2), "runs": {}}
     for dtype in args.dtype:
@@ -99,6 +118,7 @@ def main(argv=None) -> dict:
             "fraction_of_ceiling": round(speed["decode_tokens_per_s"] / ceiling, 3), "build_s": round(build_s, 1),
         }
         del model
+    result["machine"]["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
