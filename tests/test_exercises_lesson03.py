@@ -7,8 +7,8 @@ from transformers import BitsAndBytesConfig, QuantoConfig
 from conftest import find_notebook, folded_solutions
 from qwen_course import catalog, exercises, precision
 from qwen_course.exercises import (
-    check_fastest_method, check_int4_bytes_per_weight, check_int4_weights_gb, check_q8_0_file_gb, check_quanto_int4_config,
-    check_turn_choice,
+    check_fastest_method, check_fp8_on_t4_gb, check_int4_bytes_per_weight, check_int4_weights_gb, check_q8_0_file_gb,
+    check_quanto_int4_config, check_turn_choice,
 )
 from qwen_course.quantization import Result
 
@@ -43,7 +43,8 @@ def solved():
     # In this notebook each folded solution comes before its exercise's code cell, so pair them with these calls.
     calls = ["check_int4_bytes_per_weight(int4_bytes)", "check_int4_weights_gb(int4_gb)",
              "check_quanto_int4_config(my_config)", "check_fastest_method(my_prediction, results)",
-             "check_turn_choice(long_prompt_choice, cpu)", "check_q8_0_file_gb(q8_0_gb)"]
+             "check_turn_choice(long_prompt_choice, cpu)", "check_q8_0_file_gb(q8_0_gb)",
+             "check_fp8_on_t4_gb(fp8_on_t4_gb)"]
     codes = [code for _, code in folded_solutions("03")]
     source = "\n".join(c.source for c in nbformat.read(find_notebook("03"), as_version=4).cells if c.cell_type == "code")
     assert len(codes) == len(calls) and all(call in source for call in calls)
@@ -62,7 +63,7 @@ def test_every_folded_solution_passes_its_notebook_call(solved):
 
 @pytest.mark.parametrize("check, args", [
     (check_int4_bytes_per_weight, ()), (check_int4_weights_gb, ()), (check_quanto_int4_config, ()),
-    (check_fastest_method, (RESULTS,)), (check_turn_choice, (CPU,)), (check_q8_0_file_gb, ()),
+    (check_fastest_method, (RESULTS,)), (check_turn_choice, (CPU,)), (check_q8_0_file_gb, ()), (check_fp8_on_t4_gb, ()),
 ])
 def test_placeholders_are_not_answered_yet(check, args):
     for placeholder in (None, ...):
@@ -126,6 +127,29 @@ def test_q8_0_file_gb():
     fails(check_q8_0_file_gb(params / 1e9), "one byte per weight")
     fails(check_q8_0_file_gb(params * 2 / 1e9), "off by")  # bf16
     fails(check_q8_0_file_gb(params * 36 / 32 / 1e9), "off by")  # a 4-byte scale
+
+
+def test_fp8_on_t4_gb():
+    from qwen_course.memory import download_bytes, weights_bytes
+
+    params = catalog.param_count("Qwen/Qwen3.5-27B").total
+    passes(check_fp8_on_t4_gb(params * 2 / 1e9))
+    fails(check_fp8_on_t4_gb(weights_bytes("Qwen/Qwen3.5-27B", "fp8") / 1e9), "FP8 size")
+    fails(check_fp8_on_t4_gb(download_bytes("Qwen/Qwen3.5-27B", "fp8") / 1e9), "FP8")
+    fails(check_fp8_on_t4_gb(params / 1e9), "one byte per weight")
+    fails(check_fp8_on_t4_gb(params * 4 / 1e9), "fp32")
+
+
+def test_int4_solution_comment_states_the_computed_answer():
+    """Issue 18 item 9: the folded solution's comment says the number its own code computes (6.40 GB, not 5.5)."""
+    import re
+
+    code = next(code for call, code in folded_solutions("03") if "int4_gb =" in code)
+    ns = {"catalog": catalog}
+    exec(code, ns)  # noqa: S102 - the notebook's own solution text
+    stated = re.search(r"#\s*([\d.]+) GB", code)
+    assert stated, code
+    assert float(stated.group(1)) == round(ns["int4_gb"], 2)
 
 
 def test_every_check_of_the_lesson_has_its_own_test():

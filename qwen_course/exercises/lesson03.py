@@ -127,3 +127,26 @@ def check_q8_0_file_gb(answer, model_id: str = "Qwen/Qwen3-0.6B") -> CheckResult
     return check("check_q8_0_file_gb", answer, verify,
                  "A block is 32 bytes of int8 plus a 2-byte fp16 scale: 34 bytes per 32 weights. "
                  "catalog.param_count(id).total counts the weights.")
+
+
+def check_fp8_on_t4_gb(answer, model_id: str = "Qwen/Qwen3.5-27B") -> CheckResult:
+    """Weights (GB) of a Qwen FP8 release once transformers has loaded it in fp16 on a GPU below compute capability 8.9."""
+    from .. import catalog
+    from ..memory import download_bytes, weights_bytes
+
+    params = catalog.param_count(model_id).total
+    expected = params * 2 / 1e9
+
+    verify = number_verify(expected, "{:.2f} GB",
+                           "right: below compute capability 8.9 every FP8 weight is dequantized into the fp16 you load "
+                           "in, so the half-size download becomes a full 16-bit model (more than a T4's 16 GB).",
+                           [(weights_bytes(model_id, "fp8") / 1e9, "that is the FP8 size: the download, and what a GPU "
+                             "of compute capability 8.9+ keeps; a T4 (7.5) gets every weight dequantized."),
+                            (download_bytes(model_id, "fp8") / 1e9, "that is the FP8 download, not what loading takes "
+                             "on a T4."),
+                            (params / 1e9, "that is one byte per weight; dequantized to fp16 each takes 2."),
+                            (params * 4 / 1e9, "that is fp32; the load asked for dtype=torch.float16.")])
+
+    return check("check_fp8_on_t4_gb", answer, verify,
+                 "Below compute capability 8.9 transformers dequantizes every FP8 weight into the dtype you load in "
+                 "(fp16 here): parameters x 2 bytes.")
