@@ -1,6 +1,5 @@
 """Lesson 04's checks: the notebook's folded solutions pass, typical wrong answers fail with their reason."""
 
-from types import SimpleNamespace
 
 import pytest
 
@@ -12,6 +11,25 @@ from qwen_course.exercises import (
 )
 from qwen_course.exercises import lesson04
 from qwen_course.exercises.lesson04 import RAW_SAMPLE, SAMPLE_QUESTION
+
+
+class PICK:
+    """What the notebook's solutions use of the lesson's pick (Qwen3.5-0.8B on a CPU, as offline)."""
+
+    model_id = "Qwen/Qwen3.5-0.8B"
+
+    @staticmethod
+    def generate_kwargs(mode):
+        from qwen_course import catalog
+
+        return {"do_sample": True, **{k: v for k, v in catalog.find(PICK.model_id).sampling(mode).items()
+                                      if k != "presence_penalty"}}
+
+    @staticmethod
+    def sampling(mode):
+        from qwen_course import catalog
+
+        return catalog.find(PICK.model_id).sampling(mode)
 
 
 def passes(result):
@@ -31,7 +49,7 @@ def tokenizer():
 @pytest.fixture(scope="module")
 def solved(tokenizer):
     ns = {**vars(thinking), **vars(lesson04), **{k: getattr(exercises, k) for k in exercises.__all__},
-          "ThinkingBudgetProcessor": thinking.ThinkingBudgetProcessor, "tokenizer": tokenizer, "p": SimpleNamespace(model_id="Qwen/Qwen3-8B"), "QUESTION": SAMPLE_QUESTION}
+          "ThinkingBudgetProcessor": thinking.ThinkingBudgetProcessor, "tokenizer": tokenizer, "p": PICK, "QUESTION": SAMPLE_QUESTION}
     pairs = folded_solutions("04")
     assert [call.split("(")[0] for call, _ in pairs] == [
         "check_prompt_endings", "check_soft_switch", "check_split_by_hand", "check_math_sampling",
@@ -89,14 +107,29 @@ def test_split_by_hand(solved):
 
 
 def test_math_sampling():
+    # Without a model: hybrid Qwen3's thinking preset (the thinking package's sampling()).
     passes(check_math_sampling(thinking.sampling("thinking", max_new_tokens=32768)))
     passes(check_math_sampling(dict(do_sample=True, temperature=0.6, top_p=0.95, top_k=20, max_new_tokens=38912)))
     fails(check_math_sampling({"do_sample": False, "max_new_tokens": 32768}), "greedy")
     fails(check_math_sampling(thinking.sampling("non-thinking", max_new_tokens=32768)), "differ from Qwen's thinking")
     fails(check_math_sampling(thinking.sampling("thinking")), "leave room to think")  # no max_new_tokens
     fails(check_math_sampling(thinking.sampling("thinking", max_new_tokens=1024)), "leave room to think")
-    fails(check_math_sampling({**thinking.sampling("thinking", max_new_tokens=32768), "min_p": 0.05}), "min_p=0")
+    fails(check_math_sampling({**thinking.sampling("thinking", max_new_tokens=32768), "min_p": 0.05}), "'min_p': 0.05")
     fails(check_math_sampling([("temperature", 0.6)]), "dict of generate()")
+
+
+def test_math_sampling_follows_the_picked_model():
+    """The notebook passes p.model_id: a Qwen3.5 pick has its own thinking preset (temperature 1.0) and longer room."""
+    qwen35, qwen3 = "Qwen/Qwen3.5-0.8B", "Qwen/Qwen3-8B"
+    right = {"do_sample": True, "temperature": 1.0, "top_p": 0.95, "top_k": 20, "min_p": 0.0, "repetition_penalty": 1.0}
+    passes(check_math_sampling({**right, "max_new_tokens": 32768}, qwen35))
+    passes(check_math_sampling({**right, "max_new_tokens": 81920}, qwen35))
+    fails(check_math_sampling({**right, "max_new_tokens": 81920}, qwen3), "differ")  # Qwen3 thinks at 0.6
+    fails(check_math_sampling(thinking.sampling("thinking", max_new_tokens=32768), qwen35), "differ")  # Qwen3's values
+    fails(check_math_sampling({**right, "presence_penalty": 1.5, "max_new_tokens": 32768}, qwen35), "server")
+    fails(check_math_sampling({**right, "max_new_tokens": 100000}, qwen35), "81,920")
+    passes(check_math_sampling(thinking.sampling("thinking", max_new_tokens=38912), qwen3))
+    fails(check_math_sampling({**right, "max_new_tokens": 32768}, "Qwen/Qwen9-1B"), "not in the course catalog")
 
 
 def test_sentence_budget(solved, tokenizer):

@@ -15,7 +15,8 @@ RAW_SAMPLE = (
 )
 SAMPLE_FOLLOW_UP = "And how long would 200 km take at that speed?"
 
-# Section 1: what each template leaves at the end of the prompt (QWEN_FACTS 3.1, 3.7), in prompt_state() words.
+# Section 1: what each template leaves at the end of the prompt, in prompt_state() words (Qwen3 and 2507 model cards;
+# TRL's trl/chat_templates/README.md for which Qwen3.5 sizes ship the thinking template).
 PROMPT_ENDINGS = {
     "Qwen3-8B, enable_thinking=True": "model decides",
     "Qwen3-8B, enable_thinking=False": "skipped",
@@ -97,27 +98,44 @@ def check_split_by_hand(thinking, answer) -> CheckResult:
                  "text.rpartition('</think>') splits at the last close tag; then remove '<think>' and strip().")
 
 
-def check_math_sampling(settings) -> CheckResult:
-    """Medium: generate() settings for a hard math problem in thinking mode."""
+def _thinking_recommendation(model_id: str | None) -> tuple[str, dict, int]:
+    """(name, generate() values, most output tokens Qwen's examples allow) for thinking mode: the catalog's row for
+    `model_id`, or hybrid Qwen3's values (Qwen3 cards, "Best Practices"; up to 38,912 tokens) when none is given."""
+    if model_id is None:
+        return "Qwen3", {"temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0}, 38912
+    from ..catalog import find
+
+    row = find(model_id)
+    if row is None:
+        raise ValueError(f"{model_id!r} is not in the course catalog: pass p.model_id")
+    values = {k: v for k, v in row.sampling("thinking").items() if k != "presence_penalty"}
+    return row.name, values, 81920 if row.sampling_preset == "qwen3.5" else 38912  # Qwen3.5 cards' examples: 81,920
+
+
+def check_math_sampling(settings, model_id: str | None = None) -> CheckResult:
+    """Medium: generate() settings for a hard maths problem in thinking mode, for `model_id` (the lesson's pick)."""
     def verify(s):
+        name, want, most = _thinking_recommendation(model_id)
         if not isinstance(s, dict):
             return False, "expected a dict of generate() keyword arguments"
         if not s.get("do_sample", False) or (s.get("temperature") or 0) <= 0:
             return False, "that is greedy decoding: Qwen warns it degrades thinking mode and causes endless repetition"
-        want = {"temperature": 0.6, "top_p": 0.95, "top_k": 20}
-        off = {k: s.get(k) for k, v in want.items() if s.get(k) is None or abs(float(s[k]) - v) > 1e-6}
+        if "presence_penalty" in s:
+            return False, ("presence_penalty is a server (OpenAI API) parameter: transformers' generate() has none. "
+                           "p.generate_kwargs() leaves it out, p.sampling() does not")
+        required = ("temperature", "top_p", "top_k")
+        off = {k: s.get(k) for k, v in want.items()
+               if (k in required or k in s) and (s.get(k) is None or abs(float(s[k]) - v) > 1e-6)}
         if off:
-            return False, f"these differ from Qwen's thinking-mode recommendation: {off}"
-        if float(s.get("min_p", 0.0)) != 0.0:
-            return False, "Qwen recommends min_p=0 in both modes"
+            return False, f"these differ from Qwen's thinking-mode recommendation for {name} ({want}): {off}"
         n = s.get("max_new_tokens")
-        if not isinstance(n, int) or not 32768 <= n <= 38912:
-            return False, ("leave room to think: Qwen's docs use 32,768 new tokens and allow up to 38,912 "
-                           "in thinking mode")
-        return True, "sampled decoding with Qwen's thinking preset and room for long reasoning."
+        if not isinstance(n, int) or not 32768 <= n <= most:
+            return False, (f"leave room to think: Qwen's cards recommend 32,768 new tokens for most queries, and their "
+                           f"examples for {name} go up to {most:,}")
+        return True, f"sampled decoding with {name}'s thinking preset and room for long reasoning."
 
     return check("math sampling", settings, verify,
-                 "Start from sampling('thinking') and add max_new_tokens; see the table in section 4.")
+                 "Start from p.generate_kwargs('thinking') and add max_new_tokens; see the table in section 4.")
 
 
 def _simulate(cls, tokenizer, budget: int, slack: int, thought: str) -> tuple[int, int]:

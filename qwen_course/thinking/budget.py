@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .parse import BLANK_LINE, THINK_CLOSE, think_ids
 
-# Our own wrap-up line; Qwen's docs use a similar sentence before `</think>` (Q3-docs quickstart, "Thinking Budget").
+# Our own wrap-up line; Qwen's docs use a similar sentence before `</think>`
+# (https://qwen.readthedocs.io/en/latest/getting_started/quickstart.html#thinking-budget).
 WRAP_UP = "\n\nTime is up: I will answer now with what I have.\n"
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-# Recommended sampling (Q3-docs/quickstart.md; QWEN_FACTS 3.5). `presence_penalty` is a server (vLLM/SGLang/OpenAI)
-# knob, not a transformers `generate` argument, so it is listed apart.
+# Hybrid Qwen3's recommended sampling (https://huggingface.co/Qwen/Qwen3-8B, "Best Practices"). Qwen3.5/3.6 think at
+# temperature 1.0: for them use the catalog's values, `pick(...).generate_kwargs(mode)`. `presence_penalty` is a server
+# (vLLM/SGLang/OpenAI) knob, not a transformers `generate` argument, so it is listed apart.
 SAMPLING = {
     "thinking": {"do_sample": True, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0},
     "non-thinking": {"do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20, "min_p": 0.0},
@@ -37,7 +38,8 @@ def warn_if_greedy(mode: str, settings: Any) -> bool:
     greedy = not get("do_sample", False) or (get("temperature", 1.0) or 0.0) <= 0.0
     if _mode(mode) == "thinking" and greedy:
         warnings.warn("greedy decoding in thinking mode: Qwen's docs warn of performance degradation and endless "
-                      "repetitions; use do_sample=True, temperature=0.6, top_p=0.95, top_k=20 (sampling('thinking')).",
+                      "repetitions; sample with the model's thinking preset (Qwen3: temperature 0.6, top_p 0.95, top_k 20; "
+                      "Qwen3.5: temperature 1.0, top_p 0.95, top_k 20; pick(...).generate_kwargs('thinking')).",
                       GreedyThinkingWarning, stacklevel=2)
         return True
     return False
