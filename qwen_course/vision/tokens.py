@@ -53,6 +53,7 @@ GENERATIONS = {
     "qwen3.5": VisionSpec("qwen3.5", 16, min_pixels=65536, max_pixels=16777216, video_min_pixels=4096,
                           video_max_pixels=25165824),
 }
+QWEN3_5_IMAGE_TOKEN = 248056  # Qwen3_5Config.image_token_id in transformers 5.24; Qwen2.5-VL and Qwen3-VL use 151655
 _ALIASES = {"qwen3-vl": ("qwen3-vl", "qwen3_vl"), "qwen2.5-vl": ("qwen2.5-vl", "qwen2_5_vl"),
             "qwen2-vl": ("qwen2-vl", "qwen2_vl"), "qwen3.5": ("qwen3.5", "qwen3_5", "qwen3.6")}
 
@@ -70,8 +71,13 @@ def spec(model) -> VisionSpec:
     """A VisionSpec from a generation name, model id, Pick, checkpoint folder, processor or image processor."""
     if isinstance(model, VisionSpec):
         return model
-    if hasattr(model, "image_processor"):  # a full processor: its image processor knows the real bounds
-        model = model.image_processor
+    if hasattr(model, "image_processor"):  # a full processor: its image processor knows the real bounds...
+        found = spec(model.image_processor)
+        if getattr(model, "image_token_id", None) == QWEN3_5_IMAGE_TOKEN:  # ...and its tokenizer the generation
+            native = GENERATIONS["qwen3.5"]
+            return replace(found, name=native.name, coordinates=native.coordinates,
+                           video_min_pixels=native.video_min_pixels, video_max_pixels=native.video_max_pixels)
+        return found
     if hasattr(model, "patch_size") and hasattr(model, "merge_size"):  # an image processor
         base = GENERATIONS["qwen3-vl" if model.patch_size == 16 else "qwen2.5-vl"]
         return _from_processor(base, model.patch_size, model.merge_size, getattr(model, "size", None),
