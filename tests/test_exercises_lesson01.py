@@ -3,17 +3,18 @@
 import pytest
 
 from conftest import folded_solutions
-from qwen_course import catalog, family, offline
+from qwen_course import catalog, family, memory, offline
 from qwen_course.exercises import (
-    check_active_fraction, check_first_gqa_everywhere, check_kv_bytes_per_token, check_predicted_pick,
-    check_pretraining_growth, check_special_tokens, check_tokens_per_word, check_untied_extra,
+    check_active_fraction, check_first_gqa_everywhere, check_hub_name, check_hybrid_crossover, check_kv_bytes_per_token,
+    check_predicted_pick, check_pretraining_growth, check_special_tokens, check_tokens_per_word, check_untied_extra,
 )
 from qwen_course.widgets import choose
 
 CHECKS = {  # each check in notebook order -> the variable its folded solution sets
     "check_pretraining_growth": "my_growth", "check_special_tokens": "my_specials", "check_untied_extra": "my_extra",
     "check_first_gqa_everywhere": "my_generation", "check_kv_bytes_per_token": "my_kv_bytes",
-    "check_active_fraction": "my_fraction", "check_tokens_per_word": "my_answer", "check_predicted_pick": "my_pick",
+    "check_active_fraction": "my_fraction", "check_hybrid_crossover": "my_crossover",
+    "check_tokens_per_word": "my_answer", "check_hub_name": "my_reading", "check_predicted_pick": "my_pick",
 }
 
 
@@ -32,9 +33,15 @@ def tok():
 
 
 @pytest.fixture(scope="module")
-def solved(tok):
+def tok35():
+    return offline.load_tokenizer("qwen3.5")
+
+
+@pytest.fixture(scope="module")
+def solved(tok, tok35):
     """The notebook's folded solutions run in a namespace like the notebook's, with each call evaluated in it."""
-    ns = {"catalog": catalog, "family": family, "qwen3_tok": tok, "choose": choose, **CHECKS_NS}
+    ns = {"catalog": catalog, "family": family, "memory": memory, "qwen3_tok": tok, "qwen35_tok": tok35,
+          "choose": choose, **CHECKS_NS}
     pairs = folded_solutions("01")
     assert [call.split("(")[0] for call, _ in pairs] == list(CHECKS)
     results = {}
@@ -122,8 +129,9 @@ def test_active_fraction():
     fails(check_active_fraction(-0.1), "between 0 and 1")
 
 
-def test_tokens_per_word(solved, tok):
+def test_tokens_per_word(solved, tok35):
     ns, _ = solved
+    tok = tok35  # the exercise measures today's (Qwen3.5/3.6) vocabulary
     text, measured = ns["my_text"], ns["measured"]
     assert measured == family.count_tokens(tok, text) / family.word_count(text)
     passes(check_tokens_per_word((measured * 1.2, measured), text=text, tokenizer=tok))
@@ -150,6 +158,40 @@ def test_predicted_pick(solved):
     fails(check_predicted_pick(("Qwen/Qwen2.5-Coder-0.5B-Instruct", right.precision)), "most capable")
     fails(check_predicted_pick(("Qwen/Qwen3-4B", right.precision)), "not one of the picker's coder models")
     fails(check_predicted_pick((None, None)), "something fits")
+
+
+def test_hybrid_crossover(solved):
+    ns, _ = solved
+    pair = {"dense": "Qwen/Qwen3-32B", "hybrid": "Qwen/Qwen3.5-27B"}  # the notebook's pair (not the plotted one)
+    state = memory.state_bytes("Qwen/Qwen3.5-27B")
+    per_token = memory.kv_bytes_per_token("Qwen/Qwen3-32B") - memory.kv_bytes_per_token("Qwen/Qwen3.5-27B")
+    assert ns["my_crossover"] == state / per_token and round(state / per_token) == 788
+    passes(check_hybrid_crossover(state / per_token, **pair))
+    passes(check_hybrid_crossover(788, **pair))
+    passes(check_hybrid_crossover(453))  # the plotted pair's answer, with the default models
+    fails(check_hybrid_crossover(453, **pair), "off by")  # the plotted pair's answer is not this pair's
+    fails(check_hybrid_crossover(state / memory.kv_bytes_per_token("Qwen/Qwen3-32B"), **pair), "grows too")
+    fails(check_hybrid_crossover(state / memory.kv_bytes_per_token("Qwen/Qwen3.5-27B"), **pair), "own K/V equals its state")
+    c = catalog.get("Qwen/Qwen3.5-27B").text_config
+    state_16 = 48 * ((2 * 16 * 128 + 48 * 128) * 4 * 2 + c["linear_num_value_heads"] * 128 * 128 * 2)  # all in 2 bytes
+    fails(check_hybrid_crossover(state_16 / per_token, **pair), "fp32 even in a bf16 model")
+    fails(check_hybrid_crossover(0, **pair), "fixed state from its first token")
+    fails(check_hybrid_crossover("many", **pair), "could not check")
+
+
+def test_hub_name(solved):
+    ns, _ = solved
+    assert ns["my_reading"] == (35, 3, True, "fp8")
+    passes(check_hub_name((35, 3, True, "fp8")))
+    passes(check_hub_name((35.0, 3.0, True, "FP8")))
+    fails(check_hub_name((3, 35, True, "fp8")), "swapped")
+    fails(check_hub_name((35, 3, False, "fp8")), "think unless enable_thinking=False")
+    fails(check_hub_name((35, 3, True, "bf16")), "weight format")
+    fails(check_hub_name((27, 3, True, "fp8")), "the total")
+    fails(check_hub_name((35, 3, "yes", "fp8")), "thinking by default")
+    fails(check_hub_name((35, 3, True)), "could not check")
+    # another name: the right answer follows the name and its catalog row
+    passes(check_hub_name((30, 3, False, "fp8"), repo="Qwen/Qwen3-30B-A3B-Instruct-2507-FP8"))
 
 
 def test_predicted_pick_names_the_cpu_weight_budget():

@@ -129,7 +129,7 @@ def test_read_name_says_what_no_suffix_means_in_each_generation():
     assert family.read_name("Qwen/Qwen2.5-7B").variant.startswith("base")  # before Qwen3 the chat model is -Instruct
     assert family.read_name("Qwen/Qwen3-4B-Base").variant.startswith("base")
     assert "never thinks" in family.read_name("Qwen/Qwen3-4B-Instruct-2507").variant
-    assert "always" in family.read_name("Qwen/Qwen3-4B-Thinking-2507").variant
+    assert family.read_name("Qwen/Qwen3-4B-Thinking-2507").variant == "thinking only"
     assert family.read_name("Qwen/Qwen3-Embedding-8B").variant.startswith("embedding")
     for ckpt in catalog.checkpoints():  # every catalog name and every FP8 release reads
         assert family.read_name(ckpt.id).total_b or family.read_name(ckpt.id).active_b
@@ -185,7 +185,7 @@ def test_narrow_model_fills_the_cache_the_formula_predicts(model_id):
     assert parts["K/V"] == 16 * memory.kv_bytes_per_token(model_id, "bf16")
     assert parts["conv state"] + parts["recurrent state"] == memory.state_bytes(model_id, "bf16")
     if ckpt.is_hybrid:  # the recurrent state stays fp32 in a bf16 model; the convolution window follows the model
-        assert parts["dtypes"] == {"K/V": "bfloat16", "conv state": "bfloat16", "recurrent state": "float32"}
+        assert parts["dtypes"] == {"K/V": "bf16", "conv state": "bf16", "recurrent state": "fp32"}
 
 
 def test_cache_plot_is_labelled():
@@ -353,3 +353,12 @@ def test_measure_columns(tokenizers):
     assert hi["tokens/char"] == 331 / hi["characters"] and hi["UTF-8 bytes/token"] > 2
     custom = family.measure({"t": tokenizers["qwen3"]}, {"x": family.Sample("x", "X", "Latin", True, "hello world")})
     assert custom[0]["tokens/English word"] is None and custom[0]["tokens"] == 2
+
+
+def test_one_thread_restores_the_thread_count():
+    import torch
+
+    before = torch.get_num_threads()
+    with family.one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

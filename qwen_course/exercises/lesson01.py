@@ -185,3 +185,70 @@ def check_predicted_pick(answer, task: str = "coder", memory_gb: float = 8, cont
 
     return check("check_predicted_pick", answer, pick_verify(expected, task, hw, context),
                  where + f"Precisions it considers on this machine: {', '.join(allowed)} ({why}).")
+
+
+def check_hybrid_crossover(answer, dense: str = "Qwen/Qwen3-8B", hybrid: str = "Qwen/Qwen3.5-9B",
+                           precision: str = "bf16") -> CheckResult:
+    """The context (tokens) beyond which the hybrid model's cache is smaller than the dense model's."""
+    from ..catalog import get
+    from ..family import crossover
+    from ..memory import kv_bytes_per_token, state_bytes
+
+    expected = crossover(dense, hybrid, precision)
+    c = get(hybrid).text_config
+    linear = get(hybrid).layer_types.count("linear_attention")
+    conv = linear * (2 * c["linear_num_key_heads"] * c["linear_key_head_dim"]
+                     + c["linear_num_value_heads"] * c["linear_value_head_dim"]) * c["linear_conv_kernel_dim"] * 2
+    recurrent_16 = linear * c["linear_num_value_heads"] * c["linear_key_head_dim"] * c["linear_value_head_dim"] * 2
+    per_token = kv_bytes_per_token(dense, precision) - kv_bytes_per_token(hybrid, precision)
+    verify = number_verify(
+        expected, "{:,.0f} tokens",
+        f"right: {state_bytes(hybrid, precision) / 1e6:.1f} MB of fixed state / {per_token:,} fewer bytes per token; "
+        "below that the hybrid's cache is the larger one.",
+        [((conv + recurrent_16) / per_token, "the recurrent state is fp32 even in a bf16 model (4 bytes, not 2)."),
+         (state_bytes(hybrid, precision) / kv_bytes_per_token(dense, precision),
+          "the hybrid's cache grows too (its full-attention layers): divide by the difference per token."),
+         (state_bytes(hybrid, precision) / kv_bytes_per_token(hybrid, precision),
+          "that is where the hybrid's own K/V equals its state; compare it with the dense model's cache."),
+         (0, "the hybrid carries a fixed state from its first token, so at short contexts its cache is larger.")],
+        rel=0.02)
+
+    return check("check_hybrid_crossover", answer, verify,
+                 "set state + hybrid bytes/token x n equal to dense bytes/token x n: memory.state_bytes and "
+                 "memory.kv_bytes_per_token give the three numbers.")
+
+
+def check_hub_name(answer, repo: str = "Qwen/Qwen3.6-35B-A3B-FP8") -> CheckResult:
+    """(total B, active B, thinks by default, weight format) read from a Qwen repository name and its catalog row."""
+    from ..catalog import find
+    from ..family import read_name
+
+    name = read_name(repo)
+    base = find(repo.removesuffix("-FP8"))
+    thinks = bool(base.thinks_by_default) if base else None
+    fmt = name.weights.split()[0]
+
+    def verify(value):
+        if isinstance(value, str) or len(value) != 4:
+            raise ValueError("answer with four values: (total B, active B, thinks by default, weight format)")
+        total, active, thinking, weights = value
+        if float(total) == name.active_b and float(active) == name.total_b:
+            return False, "total and active are swapped: the first number is every expert, 'A...B' the active part."
+        if float(total) != name.total_b:
+            return False, f"{total}B: the size before '-A' is the total, all of which must sit in memory."
+        if float(active) != name.active_b:
+            return False, f"{active}B: 'A{name.active_b:g}B' names the parameters one token uses."
+        if not isinstance(thinking, bool) or thinking != thinks:
+            why = ("Qwen3.5/3.6 from 4B up think unless enable_thinking=False (TRL's qwen3_5_think / qwen3_6 "
+                   "templates); no -Instruct or -Thinking suffix means the one hybrid-thinking model.")
+            return False, f"{thinking!r} for thinking by default: {why}"
+        what = {"fp8": "FP8, 1 byte per linear weight", "bf16": "none: the bf16 release"}.get(fmt, fmt.upper())
+        if str(weights).lower() != fmt:
+            return False, f"{weights!r}: the last suffix names the weight format ({what})."
+        native = " (Qwen's own release; native on GPUs with compute capability 8.9+)" if fmt == "fp8" else ""
+        return True, (f"right: {name.total_b:g}B in memory, {name.active_b:g}B per token, "
+                      f"{'thinks' if thinks else 'does not think'} by default, {what} weights{native}.")
+
+    return check("check_hub_name", answer, verify,
+                 "read it left to right: generation, total size, A<active>B, post-training suffix (none here), "
+                 "weight format; family.read_name(...) and catalog.get(...).thinks_by_default confirm it.")

@@ -9,6 +9,7 @@ and tiny values of the latter builds in a second on a CPU and fills exactly the 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 from .. import catalog
 from ..memory import cache_bytes, kv_bytes_per_token, state_bytes
@@ -23,6 +24,7 @@ _TEXT_CLASSES = {  # model_type -> (text config type, the text-only class with t
 }
 NARROW = {"hidden_size": 64, "intermediate_size": 32, "vocab_size": 128}  # no cache tensor depends on these
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+_SHORT = {f"torch.{name}": short for short, name in _DTYPES.items()}  # torch.bfloat16 -> "bf16"
 
 
 def narrow_model(model_id: str, precision: str = "bf16", seed: int = 0):
@@ -48,6 +50,20 @@ def narrow_model(model_id: str, precision: str = "bf16", seed: int = 0):
     return model.to(getattr(torch, _DTYPES[precision])).eval()
 
 
+@contextmanager
+def one_thread():
+    """Run narrow models on one CPU thread: their matrices are too small to split, and on a busy 2-core machine two
+    threads waiting on each other made lesson 01's measurement eight times slower (116 s against 15 s, measured)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def cache_parts(cache) -> dict:
     """Measured bytes of a transformers cache by kind (K/V, convolution window, recurrent state) and their dtypes."""
     parts, dtypes = {"K/V": 0, "conv state": 0, "recurrent state": 0}, {}
@@ -58,7 +74,7 @@ def cache_parts(cache) -> dict:
             for tensor in (value.values() if isinstance(value, dict) else [value]):
                 if tensor is not None and hasattr(tensor, "element_size"):
                     parts[kind] += tensor.numel() * tensor.element_size()
-                    dtypes[kind] = str(tensor.dtype).removeprefix("torch.")
+                    dtypes[kind] = _SHORT.get(str(tensor.dtype), str(tensor.dtype))
     return {**parts, "dtypes": dtypes}
 
 
@@ -96,6 +112,9 @@ def plot_cache(measured: list[dict], model_ids=CACHE_MODELS, precision: str = "b
     if len(model_ids) == 2 and math.isfinite(cross := crossover(*model_ids, precision)):
         ax.axvline(cross, color="grey", ls="--", lw=1, label=f"caches equal at {cross:,.0f} tokens")
     ax.set_xscale("log", base=2)
+    ticks = [t for t in (1, 16, 256, 4096, 32768, 262144) if t <= max_context]
+    ax.set_xticks(ticks, [f"{t // 1024}K" if t >= 1024 else str(t) for t in ticks])
+    ax.minorticks_off()
     ax.set_yscale("log")
     ax.set_xlabel("context (tokens in the cache, one sequence, log scale)")
     ax.set_ylabel(f"cache ({precision} model), MB, log scale")

@@ -43,21 +43,19 @@ class HubName:
 
 def _variant(suffixes: list[str], generation: str | None, family: str, lines: list[str]) -> str:
     """The post-training a name states; with no suffix, what that means in its generation and line."""
-    if "Embedding" in lines:
-        return "embedding model (text to vectors, no chat)"
-    if "Reranker" in lines:
-        return "reranker (scores a query against a document)"
+    qwen3_on = bool(generation) and float(generation) >= 3
+    if "Embedding" in lines or "Reranker" in lines:
+        return "embedding model" if "Embedding" in lines else "reranker"
     if "Base" in suffixes:
-        return "base (pretrained only: continues text, no chat template)"
+        return "base (pretrained only)"
     if "Thinking" in suffixes:
-        return "thinking only (always reasons first)"
+        return "thinking only"
     if "Instruct" in suffixes or "Chat" in suffixes:
-        return "instruct (chat; never thinks)" if generation and float(generation) >= 3 else "instruct (chat)"
+        return "instruct, never thinks" if qwen3_on else "instruct (chat)"
     if family == "QwQ":
-        return "reasoning model (always thinks)"
-    if generation and float(generation) >= 3:
-        return "post-trained, hybrid thinking (enable_thinking switches; the template sets the default)"
-    return "base (pretrained only: from Qwen1.5 to Qwen2.5 the chat model is the -Instruct/-Chat one)"
+        return "reasoning, always thinks"
+    # from Qwen3 on a bare name is the post-trained model; before, the chat model was the -Instruct/-Chat one
+    return "post-trained, hybrid thinking" if qwen3_on else "base (pretrained only)"
 
 
 def read_name(repo: str) -> HubName:
