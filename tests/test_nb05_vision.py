@@ -85,3 +85,59 @@ def test_offline_run_shows_the_lesson(run_notebook):
     assert "padding per row: [0, " in text
     assert set(re.findall(r"\[TODO\] (check_\w+): not answered yet", text)) == {c.__name__ for c in SOLVED_BY.values()}
     assert image_count(nb) >= 4
+
+
+def _source() -> str:
+    return "\n".join(c.source for c in nbformat.read(find_notebook("05"), as_version=4).cells)
+
+
+def test_every_chat_prompt_states_its_thinking_mode_and_samples():
+    """Issue 18 item 1 / issue 21: Qwen3.5 from 4B thinks by default; no greedy decoding anywhere in the lesson."""
+    cells = [c.source for c in nbformat.read(find_notebook("05"), as_version=4).cells if c.cell_type == "code"]
+    calls = [m for src in cells for m in re.findall(r"apply_chat_template\((?:[^()]|\([^()]*\))*\)", src, re.S)]
+    prompts = [call for call in calls if "add_generation_prompt=True" in call]
+    assert len(prompts) >= 8
+    for call in prompts:
+        assert "enable_thinking=" in call or "chat_template_kwargs" in call or "**thinking" in call, call
+    source = "\n".join(cells)
+    assert "do_sample=False" not in source
+    generates = re.findall(r"model\.generate\([^\n]*\)", source)
+    assert generates and all("**sampling" in g for g in generates), generates
+    assert 'sampling = p.generate_kwargs("non-thinking")' in source
+    assert 'thinking = {"enable_thinking": False}' in source  # the one call that adapts to a template without the switch
+
+
+def test_public_sources_and_public_names_only():
+    """Issue 18 items 12 and 13."""
+    source = _source()
+    assert "QWEN_FACTS" not in source and "HYBRID_FACTS" not in source
+    assert not re.search(r"import[^\n]*\b_\w+|from qwen_course[\w.]*\._", source)
+    assert "disable_progress_bar()" in source
+
+
+def test_qwen35_vision_is_taught_with_what_is_verified():
+    source = _source()
+    assert "248056" in source and "**Verified**" in source and "**Assumed**" in source
+    assert "**not verified by the course**" in source  # Qwen3.5's grounding format
+    for kernel in ("sdpa", "eager", "flash_attention_2"):
+        assert f'"{kernel}"' in source
+
+
+@pytest.mark.slow
+def test_offline_run_shows_qwen35_beside_qwen3vl_and_the_attention_kernels(run_notebook):
+    result = run_notebook("05")
+    text = notebook_text(result["nb"])
+    assert "Loading weights" not in text  # issue 18 item 13
+    assert "AutoModelForVision2Seq still in transformers" in text and "? False" in text
+    assert "248056" in text and "151655" in text  # library_facts for Qwen3.5 and Qwen3-VL
+    lines = re.findall(r"\((qwen[\w.-]+)\): image_grid_thw (\[[\d, ]+\]), (\d+) x <\|image_pad\|> = id (\d+).*predicted (\d+)",
+                       text)
+    assert {line[0] for line in lines} == {"qwen3.5", "qwen3-vl"}
+    assert len({line[1] for line in lines}) == 1 and len({line[2] for line in lines}) == 1  # same grid, same count
+    assert {line[3] for line in lines} == {"248056", "151655"}  # different ids
+    assert all(line[2] == line[4] for line in lines)
+    assert re.search(r"sdpa: \d+x the visual tokens took [\d.]+x the time", text)
+    assert re.search(r"eager: \d+x the visual tokens took [\d.]+x the time", text)
+    assert "flash_attention_2 here: ImportError" in text
+    assert "grounding format not verified; reading its boxes as qwen3-vl's" in text
+    assert "this lesson asks enable_thinking=False and samples with {'do_sample': True" in text

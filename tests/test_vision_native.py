@@ -92,3 +92,19 @@ def test_prefill_seconds_per_attention_restores_the_model(qwen3vl_processor):
     assert list(frame.columns) == ["eager", "flash_attention_2", "sdpa"]
     with pytest.raises(ValueError, match="part must be"):
         vision.prefill_seconds(model, qwen3vl_processor, part="tower")
+
+
+def test_prefill_keeps_the_asked_tokens_whatever_the_processors_bounds(qwen3vl_processor, monkeypatch):
+    """Lesson 05 caps the processor at 256 tokens before it times 1,024-token images: the measurement must not shrink."""
+    import copy
+
+    from transformers import AutoModelForImageTextToText
+
+    capped = copy.deepcopy(qwen3vl_processor)
+    capped.image_processor.size = {"shortest_edge": 64 * 32 * 32, "longest_edge": 256 * 32 * 32}
+    model = AutoModelForImageTextToText.from_pretrained(offline.build("qwen3-vl"), dtype="float32")
+    seen = []
+    original = model.get_image_features
+    monkeypatch.setattr(model, "get_image_features", lambda **kw: seen.append(kw["image_grid_thw"].tolist()) or original(**kw))
+    vision.prefill_seconds(model, capped, tokens=(1024,), attentions=("sdpa",))
+    assert seen and all(math.prod(grid[0]) // 4 == 1024 for grid in seen)

@@ -4,7 +4,8 @@ Memory is what `budget` estimates; time is measured here, after a warm-up, media
 tower alone (`part="vision"`, `model.get_image_features`: the part whose attention grows with the square of the
 patches) or one forward pass over the whole prompt (`part="prompt"`: the tower, then the language model over text and
 visual tokens). The image is drawn at exactly
-the size that costs the asked number of tokens, so the processor does not resize it again.
+the size that costs the asked number of tokens, and passed with pixel bounds equal to its own area, so the processor
+keeps it whatever bounds it was set to.
 """
 
 from __future__ import annotations
@@ -26,18 +27,20 @@ class Prefill:
     error: str = ""
 
 
-def image_for(tokens: int, model) -> object:
+def image_for(tokens: int, model, check_bounds: bool = True) -> object:
     """A plain image of the size that costs exactly `tokens` visual tokens (nearly square), for `model`'s geometry."""
     from PIL import Image
 
     from .tokens import spec
 
     s = spec(model)
+    if tokens < 1:
+        raise ValueError(f"an image costs at least one visual token, not {tokens}")
     rows = max(1, math.isqrt(tokens))
     while tokens % rows:
         rows -= 1
     cols = tokens // rows
-    if not s.min_pixels <= rows * cols * s.factor**2 <= s.max_pixels:
+    if check_bounds and not s.min_pixels <= rows * cols * s.factor**2 <= s.max_pixels:
         raise ValueError(f"{tokens} visual tokens are outside the processor's bounds "
                          f"({s.min_pixels // s.factor**2} to {s.max_pixels // s.factor**2})")
     return Image.new("RGB", (cols * s.factor, rows * s.factor), (128, 128, 128))
@@ -68,11 +71,13 @@ def prefill_seconds(model, processor, tokens=(64, 256, 1024), attentions=("sdpa"
                 rows += [Prefill(t, t * s.merge_size**2, attention, None, f"{type(exc).__name__}: {exc}") for t in tokens]
                 continue
             for t in tokens:
-                messages = [{"role": "user", "content": [{"type": "image", "image": image_for(t, s)},
+                image = image_for(t, s, check_bounds=False)
+                messages = [{"role": "user", "content": [{"type": "image", "image": image},
                                                          {"type": "text", "text": text}]}]
+                exact = {"shortest_edge": image.width * image.height, "longest_edge": image.width * image.height}
                 batch = processor.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
-                                                      enable_thinking=False, return_dict=True,
-                                                      return_tensors="pt").to(model.device)
+                                                      enable_thinking=False, return_dict=True, return_tensors="pt",
+                                                      processor_kwargs={"size": exact}).to(model.device)
                 times = []
                 with torch.inference_mode():
                     for i in range(repeats + 1):  # the first pass warms up (kernels, allocations)
