@@ -1,12 +1,16 @@
-"""Notebook 07 (monitoring): the exercise checks against their solutions, and the executed notebook's key outputs."""
+"""Notebook 07 (monitoring): the exercise checks against their solutions, what the stored cells say (issue 18 items 1, 3, 5,
+12, 13; issue 21), and the executed notebook's key outputs, with notebook 06's logs and without them."""
 
 from __future__ import annotations
 
+import ast
 import math
+import re
 
+import nbformat
 import pytest
 
-from conftest import image_count, notebook_text
+from conftest import find_notebook, image_count, notebook_text, plain_text
 from qwen_course.exercises import (
     check_best_batch, check_decode_bound, check_decode_speed, check_health_explanation, check_histogram_p95,
     check_kv_bytes, check_lowest_loss_step,
@@ -130,12 +134,76 @@ def test_histogram_quantile_and_check():
     assert status(check_histogram_p95(None, buckets)) == "[TODO]"
 
 
+# the stored notebook -------------------------------------------------------------------------------------------------
+
+NB = nbformat.read(find_notebook("07"), as_version=4)
+CODE = [c.source for c in NB.cells if c.cell_type == "code"]
+MARKDOWN = "\n".join(c.source for c in NB.cells if c.cell_type == "markdown")
+
+
+def source_cell(marker: str) -> str:
+    found = [source for source in CODE if marker in source]
+    assert len(found) == 1, f"{len(found)} code cells contain {marker!r}"
+    return found[0]
+
+
+def chat_prompt_modes(sources) -> list[object]:
+    """The enable_thinking value of every apply_chat_template(..., add_generation_prompt=True) call (MISSING if none)."""
+    modes = []
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "apply_chat_template":
+                kwargs = {k.arg: k.value for k in node.keywords if k.arg}
+                prompt = kwargs.get("add_generation_prompt")
+                if isinstance(prompt, ast.Constant) and prompt.value is True:
+                    value = kwargs.get("enable_thinking")
+                    modes.append(value.value if isinstance(value, ast.Constant) else "MISSING")
+    return modes
+
+
+def test_every_chat_prompt_states_its_mode_and_a_thinking_template_obeys_it():
+    from qwen_course import offline
+
+    modes = chat_prompt_modes(CODE)
+    assert len(modes) >= 2 and "MISSING" not in modes, modes
+    thinks = offline.load_tokenizer("qwen3.5")  # Qwen3.5's thinking-by-default template (4B and up)
+    for mode in modes:
+        prompt = thinks.apply_chat_template([{"role": "user", "content": "Hi"}], add_generation_prompt=True,
+                                            enable_thinking=mode, tokenize=False)
+        assert prompt.endswith("<think>\n\n</think>\n\n" if mode is False else "<think>\n")
+
+
+def test_requests_use_the_recommended_sampling_of_their_mode():
+    first = source_cell('monitor.track("first request")')
+    assert 'p.generate_kwargs("non-thinking")' in first and "do_sample=False" not in first
+    assert "**sampling" in first
+
+
+def test_the_fallback_lora_run_trains_a_separate_fresh_model():
+    fallback = source_cell("lora_runs = home()")
+    assert "get_peft_model(model" not in fallback and "get_peft_model(trainee" in fallback
+    assert "OWN_TRAINING_RUN" in fallback and "the lesson's model is untouched" in fallback
+
+
+def test_relations_are_measured_or_conditioned_not_copied():
+    assert "1.69 GB/s" not in MARKDOWN and "32.4" not in MARKDOWN  # bandwidths typed into prose
+    assert "decode_roofline.json" in source_cell("results = Path.cwd()")
+    assert "ttft[long] / ttft[short]" in source_cell("ttft = by_length.groupby(")  # TTFT against prompt length, measured
+    assert "rough_percentiles" in "\n".join(CODE) and "closed loop" in MARKDOWN
+
+
+def test_the_cache_section_counts_full_attention_layers_only():
+    chat = source_cell("history, turns = [], []")
+    assert "memory.cache_bytes(own, precision, cached)" in chat and "memory.measured_cache_bytes(out.cache)" in chat
+    assert "cfg.num_hidden_layers" not in chat  # the old formula counted every layer
+    assert "memory.cache_bytes(twin_config" in source_cell("for kind in (\"qwen3\", \"qwen3.5\")")
+    assert "QWEN_FACTS" not in MARKDOWN + "\n".join(CODE)
+
+
 # the executed notebook -----------------------------------------------------------------------------------------------
 
 def cell_text(nb, marker: str) -> str:
     """The text outputs of the code cell whose source contains `marker`."""
-    import nbformat
-
     cells = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
     assert cells, f"no cell contains {marker!r}"
     return notebook_text(nbformat.v4.new_notebook(cells=cells))
@@ -143,21 +211,36 @@ def cell_text(nb, marker: str) -> str:
 
 @pytest.mark.slow
 def test_notebook_07(run_notebook):
+    from qwen_course import memory
+    from qwen_course.picker import pick
+
     res = run_notebook("07")
     nb = res["nb"]
     text = notebook_text(nb)
     assert "Traceback" not in text and "Error" not in cell_text(nb, "p = pick(")
     assert "offline: a tiny random-weight stand-in of the Qwen/" in text
+    assert "every request below is non-thinking (enable_thinking=False)" in text
+    assert "sampling: {'do_sample': True" in text
     assert "time to first token" in cell_text(nb, "first request")
     assert "thread(s)" in cell_text(nb, "set_num_threads")
     assert "the view refreshed" in text
     assert "throughput_tokens_per_s" in cell_text(nb, "sweep = monitor.to_frame()")
+    assert re.search(r"TTFT \d+ ms at \d+ prompt tokens and \d+ ms at \d+ \([\d.]+x for \d+x the tokens\)", text)
     assert "requests saved to requests.csv" in text and "inter-token p50 / p95 / p99" in text
+    assert re.search(r"inter-token p50 / p95 / p99 .* \(n=\d+", text)
     roofline = cell_text(nb, "bw = measure_bandwidth(")
     assert "MB of weights per token -> ceiling" in roofline and "GB/s" in roofline
     assert "Qwen/Qwen3-8B" in cell_text(nb, "ceilings = pd.DataFrame(")
+    bench = cell_text(nb, "results = Path.cwd()")
+    assert "benchmarks/decode_roofline.py on " in bench and "in this notebook (load" in bench
     assert "measured cache == formula at every turn" in text
-    assert "7.52 GB" in text  # the CPU pick's KV cache at 32K tokens in fp32 (Qwen3-0.6B and 1.7B alike), from the estimate
+    p = pick("chat")
+    est = memory.estimate(p.model_id, p.precision, context=32768, route=p.estimate.route)
+    assert f"at 32,768 tokens: cache {est.kv_cache_bytes / 1e9:5.2f} GB" in text  # the pick's estimate, printed
+    growth = cell_text(nb, 'for kind in ("qwen3", "qwen3.5")')
+    assert "measured == memory.cache_bytes at every length" in growth
+    assert "(K and V in 2 of 2 layers)" in growth and "(K and V in 1 of 4 layers)" in growth
+    assert re.search(r"The hybrid holds less from [\d,]+ tokens on, and at 262,144 tokens [\d.]+x less", text)
     healthy = cell_text(nb, "healthy = health_check(")
     assert "FLAG memory_near_limit" not in healthy and "FLAG memory_growth" not in healthy
     constrained = cell_text(nb, "constrained = health_check(")
@@ -167,6 +250,21 @@ def test_notebook_07(run_notebook):
     assert "scalar points from" in training and "train/loss" in training
     assert "non-finite values: 0" in text
     assert "exact p95 of the" in text
-    assert image_count(nb) >= 8  # live view, 3 sweeps, latency, roofline, KV growth, training logs
+    assert image_count(nb) >= 9  # live view, 3 sweeps, latency, roofline, long chat, dense vs hybrid, training logs
+    shown = plain_text(nb)
+    assert "Loading weights" not in shown and "Failed to load" not in shown and not re.search(r"\b0%\|", shown)
     unanswered = [c for c in nb.cells if c.cell_type == "code" and "check_" in c.source and "[TODO]" in cell_text(nb, c.source)]
     assert len(unanswered) == EXERCISES  # every exercise starts unanswered and says so
+
+
+@pytest.mark.slow
+def test_notebook_07_trains_its_own_fresh_model_when_asked(run_notebook):
+    """The fallback (no logs from notebook 06) runs on a CPU pick, int8 or not, and leaves the lesson's model alone."""
+    res = run_notebook("07", OWN_TRAINING_RUN=True, REPEATS=1, HEALTH_RUNS=3, CHAT_TURNS=2)
+    text = notebook_text(res["nb"])
+    assert "Traceback" not in text
+    training = cell_text(res["nb"], "logs = read_tensorboard(")
+    assert "a 8-step LoRA run of the tiny Qwen3 stand-in started here" in training
+    assert re.search(r"the lesson's model is untouched: \w+, adapters: False", training)
+    assert "Failed to load" not in training and "is_gradient_checkpointing" not in training
+    assert "{'loss'" not in training  # no printed log dicts

@@ -84,7 +84,7 @@ def plot_roofline(rows: Sequence[tuple[str, float, float]], title: str = "Decode
 
 
 def plot_kv_growth(tokens: Sequence[int], measured: Sequence[float], predicted: Sequence[float],
-                   process: Sequence[float] | None = None, title: str = "KV cache over a long chat"):
+                   process: Sequence[float] | None = None, title: str = "Cache over a long chat"):
     """Measured cache bytes against the formula's prediction as the conversation grows (MB)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -98,7 +98,7 @@ def plot_kv_growth(tokens: Sequence[int], measured: Sequence[float], predicted: 
         ax2.ticklabel_format(axis="y", useOffset=False, style="plain")
         extra = ax2.get_legend_handles_labels()
         handles = (handles[0] + extra[0], handles[1] + extra[1])
-    ax.set(title=title, xlabel="tokens in the conversation", ylabel="KV cache (MB)")
+    ax.set(title=title, xlabel="tokens in the conversation", ylabel="cache (MB): K/V + fixed state")
     ax.legend(*handles, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
