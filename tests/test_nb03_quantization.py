@@ -96,6 +96,7 @@ def test_hybrid_moe_layers_per_method(nb03):
     share = re.search(r"weights: [\d.]+ GB in bf16, [\d.]+ GB with NF4 \((\d+)% of bf16, not 25%\)", text)
     assert share and int(share.group(1)) > 80  # 4-bit keeps the experts in 16-bit: far above a quarter
     assert "MoE experts (3D tensors)" in text and "(bfloat16)" in text
+    assert "mlp.shared_expert_gate (1 output rows)" in text  # what bitsandbytes' CPU 4-bit packing refuses
 
 
 @pytest.mark.slow

@@ -159,3 +159,39 @@ def test_blockwise_fp8_roundtrip_and_grid():
     assert q.dtype == torch.float8_e4m3fn and tuple(scale.shape) == (2, 3)
     back = (q.float().reshape(2, 128, 3, 128) * scale[:, None, :, None]).reshape(256, 384)
     assert float((back - w).norm() / w.norm()) < 0.05
+
+
+def test_bnb_cpu_blockers_name_the_layers_with_odd_row_counts():
+    assert quantization.bnb_cpu_blockers("Qwen/Qwen3.5-2B") == {
+        "model.language_model.layers.*.linear_attn.in_proj_b": 16, "model.language_model.layers.*.linear_attn.in_proj_a": 16}
+    moe = quantization.bnb_cpu_blockers(HYBRID_MOE)
+    assert moe["model.language_model.layers.*.mlp.shared_expert_gate"] == 1
+    assert quantization.bnb_cpu_blockers("Qwen/Qwen3.5-4B") == {}
+
+
+def _has_avx512_bf16() -> bool:
+    try:
+        return "avx512_bf16" in open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not quantization.installed("bitsandbytes") or not _has_avx512_bf16(),
+                    reason="the packed CPU path runs on AVX512-BF16 CPUs with bitsandbytes installed")
+@pytest.mark.parametrize("rows", [1, 16, 32, 48, 64])
+def test_bitsandbytes_cpu_nf4_needs_rows_in_blocks_of_32(rows):
+    """The rule bnb_cpu_blockers encodes, on the installed bitsandbytes: if this fails, bitsandbytes changed and
+    lesson 03's sentence about its CPU kernel must change with it."""
+    import bitsandbytes as bnb
+    import torch
+
+    layer = bnb.nn.Linear4bit(256, rows, bias=False, compute_dtype=torch.bfloat16, quant_type="nf4")
+    layer.weight = bnb.nn.Params4bit(torch.randn(rows, 256, dtype=torch.bfloat16), requires_grad=False, quant_type="nf4")
+    layer = layer.to("cpu").eval()
+    x = torch.randn(1, 256, dtype=torch.bfloat16)
+    if rows % quantization.BNB_CPU_BLOCK_ROWS:
+        with pytest.raises(AssertionError, match="divisible by block_n"), torch.inference_mode():
+            layer(x)
+    else:
+        with torch.inference_mode():
+            assert layer(x).shape == (1, rows)

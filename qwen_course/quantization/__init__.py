@@ -11,7 +11,7 @@ from ..precision import (
 from .fp8 import QUANTIZATION_CONFIG as FP8_CONFIG
 from .fp8 import fp8_checkpoint
 from .fp8 import loader_rule as fp8_loader_rule
-from .layers import PARTS, LayerPlan, Part, part, parts_of, plan, plans_frame
+from .layers import BNB_CPU_BLOCK_ROWS, PARTS, LayerPlan, Part, bnb_cpu_blockers, part, parts_of, plan, plans_frame
 from .measure import DRIFT_TEXT, Result, drift, greedy_config, next_token_logits, perplexity, speed, text_ids
 from .report import compare, estimated_bytes, frame, measuring_model, plot, real_shape_checkpoint
 from .table import MethodTable, methods
@@ -20,7 +20,7 @@ __all__ = [
     "METHODS", "Method", "apply_post_load", "availability", "cache_path", "cached_measurement", "installed",
     "load_dtype", "measure_cpu_precisions", "quantization_config",
     "FP8_CONFIG", "fp8_checkpoint", "fp8_loader_rule",
-    "PARTS", "LayerPlan", "Part", "part", "parts_of", "plan", "plans_frame",
+    "BNB_CPU_BLOCK_ROWS", "PARTS", "LayerPlan", "Part", "bnb_cpu_blockers", "part", "parts_of", "plan", "plans_frame",
     "DRIFT_TEXT", "Result", "drift", "greedy_config", "next_token_logits", "perplexity", "speed", "text_ids",
     "compare", "estimated_bytes", "frame", "measuring_model", "plot", "real_shape_checkpoint",
     "MethodTable", "methods",

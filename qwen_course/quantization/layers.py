@@ -226,3 +226,23 @@ def _kinds(value) -> set:
     if type(value) not in (torch.Tensor, torch.nn.Parameter) and hasattr(value, "__tensor_flatten__"):
         return {type(value).__name__}
     return {str(value.dtype).replace("torch.", "")}
+
+
+# bitsandbytes 0.50 repacks 4-bit weights for CPUs with AVX512-BF16 in blocks of 32 output rows and asserts that the
+# rows divide (`_convert_weight_packed_for_cpu(block_n=32)` in bitsandbytes/functional.py); other CPUs take another path.
+BNB_CPU_BLOCK_ROWS = 32
+
+
+def bnb_cpu_blockers(model_id: str, method: str = "bnb-nf4") -> dict[str, int]:
+    """Layers `method` quantizes whose output rows are not a multiple of 32: bitsandbytes' CPU 4-bit kernel (on
+    AVX512-BF16 CPUs) refuses them at the first forward pass. Layer index replaced by '*'; name -> rows."""
+    model = _meta(model_id)
+    decide, _, _ = _decide(model, method)
+    found = {}
+    for name, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        if weight is None or weight.ndim != 2 or not decide(f"{name}.weight", module):
+            continue
+        if weight.shape[0] % BNB_CPU_BLOCK_ROWS:
+            found[re.sub(r"\.\d+\.", ".*.", name)] = int(weight.shape[0])
+    return found
