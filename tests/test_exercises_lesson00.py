@@ -62,19 +62,21 @@ def test_kv_cache_gb(solved):
 
 def test_t4_pick(solved):
     q = pick("chat", profile("t4"), build_stand_in=False)
-    assert (q.model_id, q.precision) == ("Qwen/Qwen3-14B", "int4")  # the notebook's prose explains this pick
+    assert (q.model_id, q.precision) == ("Qwen/Qwen3.5-9B", "int4")  # the notebook's prose explains this pick
+    assert q.dtype_name == "float16"  # issue 16 item 12: no bf16 below compute capability 8.0, NF4 computes in fp16
     passes(check_t4_pick(solved["my_t4_pick"]))
-    passes(check_t4_pick(["Qwen/Qwen3-14B", "int4"]))
-    fails(check_t4_pick(("Qwen/Qwen3-14B", "bf16")), "no fast bf16")  # the right model in a precision a T4 lacks
-    fails(check_t4_pick(("Qwen/Qwen3-14B", "fp16")), "more than the 14.40 GB")  # does not fit in 16-bit
-    fails(check_t4_pick(("Qwen/Qwen3-8B", "fp16")), "more than")  # the largest 16-bit guess does not fit either
-    fails(check_t4_pick(("Qwen/Qwen3-32B", "int4")), "more than")
-    fails(check_t4_pick(("Qwen/Qwen3-4B", "int4")), "most capable")
-    fails(check_t4_pick(("Qwen/Qwen3-4B", "fp16")), "switches to 4-bit")  # fits in 16-bit, but 4-bit fits a 14B
+    passes(check_t4_pick(["Qwen/Qwen3.5-9B", "int4"]))
+    passes(check_t4_pick(("Qwen3.5-9B", "int4")))  # the short name is read as Qwen/...
+    fails(check_t4_pick(("Qwen/Qwen3.5-9B", "bf16")), "no fast bf16")  # the right model in a precision a T4 lacks
+    fails(check_t4_pick(("Qwen/Qwen3.5-9B", "fp16")), "more than the 14.40 GB")  # does not fit in 16-bit
+    fails(check_t4_pick(("Qwen/Qwen3.5-27B", "int4")), "more than")
+    fails(check_t4_pick(("Qwen/Qwen3.5-4B", "int4")), "most capable")
+    fails(check_t4_pick(("Qwen/Qwen3.5-4B", "fp16")), "switches to 4-bit")  # fits in 16-bit, but 4-bit fits a 9B
+    fails(check_t4_pick(("Qwen/Qwen3-14B", "int4")), "not one of the picker's chat models")  # the old pick
     fails(check_t4_pick(("Qwen/Qwen2.5-Coder-7B-Instruct", "int4")), "not one of the picker's chat models")
     fails(check_t4_pick(("Qwen/Qwen9-1B", "int4")), "not a checkpoint in the course catalog")
     fails(check_t4_pick((None, None)), "something fits")
-    fails(check_t4_pick("Qwen/Qwen3-14B"), "could not check")
+    fails(check_t4_pick("Qwen/Qwen3.5-9B"), "could not check")
 
 
 def test_every_check_of_the_lesson_has_its_own_test():

@@ -107,11 +107,16 @@ def memory_vs_context(model_id: str, precisions=("fp32", "bf16", "int8", "int4")
         totals = [estimate(ckpt, precision, c).total_bytes / 1e9 for c in contexts]
         ax.plot(contexts, totals, marker="o", label=precision)
     if budget_bytes:
-        ax.axhline(budget_bytes / 1e9, color="black", linestyle="--", label=f"usable here ({budget_bytes / 1e9:.1f} GB)")
+        ax.axhline(budget_bytes / 1e9, color="black", linestyle="--",
+                   label=f"the picker's budget here ({budget_bytes / 1e9:.1f} GB)")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(contexts, [f"{c // 1024}K" if c >= 1024 else str(c) for c in contexts], fontsize=8)
+    ax.minorticks_off()
     ax.set_xlabel("context length (tokens, log scale)")
     ax.set_ylabel("estimated memory (GB)")
-    ax.set_title(f"{ckpt.name}: weights + KV cache + overhead")
+    full, layers = ckpt.layer_types.count("full_attention"), len(ckpt.layer_types)
+    cache = f"cache (K/V in {full} of {layers} layers + fixed state)" if ckpt.is_hybrid else "KV cache"
+    ax.set_title(f"{ckpt.name}: weights + {cache} + overhead")
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
