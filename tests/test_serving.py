@@ -13,7 +13,8 @@ import time
 import pytest
 
 from qwen_course.serving import guard as serving_guard, load as serving_load, server as serving
-from qwen_course.serving.plan import DoesNotFitError, edge_route, plan_deployment, valid_tensor_parallel
+from qwen_course.serving.edge import edge_route
+from qwen_course.serving.plan import DoesNotFitError, plan_deployment, valid_tensor_parallel
 from qwen_course import catalog
 
 httpx = serving.httpx()

@@ -1,10 +1,20 @@
-"""Serving for lesson 08: a managed local OpenAI-compatible server (`server`), an API-key gateway in front of it
-(`guard`, run as `python -m qwen_course.serving.guard`), load tests (`load`) and deployment plans (`plan`).
+"""Serving for lesson 08: engines the course installs and runs (vLLM, llama.cpp, transformers serve) behind one
+server handle (`engines`, `install`), load tests (`loadgen`, `load`), an API-key gateway (`guard`, run as
+`python -m qwen_course.serving.guard`), edge exports (`edge`: GGUF, ONNX; `ollama`: Modelfile) and deployment
+plans (`plan`).
 """
 
+from .edge import EdgeRoute, bench as llama_bench, edge_route, gguf_summary, onnx_generate, to_gguf, to_onnx
+from .engines import (
+    ENGINES, EngineRequestError, EngineServer, EngineStatus, Served, engine_server, fixed_length_fields,
+    ready as engine_ready, served_model, status as engine_status,
+)
 from .guard import KEY_ENV, GuardPolicy, Rejection, TokenBucket, guard_command
+from .install import InstallError, engines_home, install as install_engine
 from .load import LoadResult, chat_body, first_doubling, frame, load_test, plot_load, sweep, timed_chat
-from .plan import DeploymentPlan, DoesNotFitError, EdgeRoute, Option, edge_route, plan_deployment, reasoning_parser
+from .loadgen import LoadRun, closed_loop, open_loop, plot_runs, ramp, runs_frame
+from .ollama import QWEN3_TEMPLATE, check_modelfile, modelfile, render_template
+from .plan import DeploymentPlan, DoesNotFitError, Option, plan_deployment, reasoning_parser, tool_call_parser
 from .plan import served_weights_bytes, valid_tensor_parallel
 from .server import (
     LOOPBACK, ManagedServer, ServerError, free_port, is_loopback, live_servers, port_in_use, serve_command, shell_line,
@@ -12,9 +22,15 @@ from .server import (
 )
 
 __all__ = [
+    "EdgeRoute", "edge_route", "gguf_summary", "llama_bench", "onnx_generate", "to_gguf", "to_onnx",
+    "ENGINES", "EngineRequestError", "EngineServer", "EngineStatus", "Served", "engine_server", "engine_ready",
+    "engine_status", "fixed_length_fields", "served_model",
     "KEY_ENV", "GuardPolicy", "Rejection", "TokenBucket", "guard_command",
+    "InstallError", "engines_home", "install_engine",
     "LoadResult", "chat_body", "first_doubling", "frame", "load_test", "plot_load", "sweep", "timed_chat",
-    "DeploymentPlan", "DoesNotFitError", "EdgeRoute", "Option", "edge_route", "plan_deployment", "reasoning_parser",
+    "LoadRun", "closed_loop", "open_loop", "plot_runs", "ramp", "runs_frame",
+    "QWEN3_TEMPLATE", "check_modelfile", "modelfile", "render_template",
+    "DeploymentPlan", "DoesNotFitError", "Option", "plan_deployment", "reasoning_parser", "tool_call_parser",
     "served_weights_bytes", "valid_tensor_parallel",
     "LOOPBACK", "ManagedServer", "ServerError", "free_port", "is_loopback", "live_servers", "port_in_use",
     "serve_command", "shell_line", "stop_all",

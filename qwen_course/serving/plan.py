@@ -1,9 +1,12 @@
-"""Plan a multi-GPU deployment of a Qwen checkpoint with vLLM or SGLang, and the GGUF route to small devices.
+"""Plan a multi-GPU deployment of a Qwen checkpoint with vLLM or SGLang.
 
 Arithmetic only (catalog + memory, no torch): which precision and tensor-parallel size fit N GPUs of M GB, how
-long a context the KV cache then holds, and the exact command lines. Sources: Q3-docs/deployment/vllm.md and
-sglang.md (flags, FP8/AWQ checkpoints, FP8 on Ampere, the 128-wide block rule, `--gpu-memory-utilization` 0.9),
-Q3-README (reasoning parsers, llama.cpp and Ollama), vLLM's QKVParallelLinear (how KV heads split).
+long a context the KV cache then holds (a hybrid Qwen3.5 also keeps a fixed state per sequence; an MoE keeps every
+expert resident), and the exact command lines. Sources: qwen.readthedocs.io deployment/vllm and sglang (flags,
+FP8/AWQ checkpoints, FP8 on Ampere, the 128-wide block rule), vLLM's QKVParallelLinear (how KV heads split), the
+Qwen3.5 recipes of vLLM (github.com/vllm-project/recipes Qwen/Qwen3.5.md) and SGLang
+(docs.sglang.io/cookbook/autoregressive/Qwen/Qwen3.5): --reasoning-parser qwen3, --tool-call-parser qwen3_coder,
+--language-model-only.
 """
 
 from __future__ import annotations
@@ -13,17 +16,18 @@ from dataclasses import dataclass, field
 
 from .. import catalog
 from .._display import Table, gb
-from ..memory import kv_bytes_per_token, weights_bytes
+from ..memory import kv_bytes_per_token, state_bytes, weights_bytes
 
 GB = 1e9
 QUANT_BLOCK = 128  # FP8 block-wise and AWQ group width: a TP shard of the MLP must not split one
-# Official prequantized checkpoint lines (QWEN_FACTS section 5): Qwen3-*-FP8, Qwen3-*-AWQ, Qwen2.5-*-Instruct-AWQ.
+# Official prequantized lines (Qwen's Hub organisation): Qwen3-*-FP8, Qwen3-*-AWQ, Qwen2.5-*-Instruct-AWQ; the
+# Qwen3.5/3.6 FP8 releases are named per checkpoint in the catalog (`fp8`).
 FP8_SERIES = ("qwen3", "qwen3-vl")
 AWQ_SERIES = ("qwen3", "qwen2.5", "qwen2.5-vl")
 GGUF_SERIES = ("qwen3", "qwen2.5")
 # Bytes per quantized Linear weight in Qwen's prequantized checkpoints: FP8 block-wise with one fp32 scale per
-# 128x128 block (Q3-docs/deployment/vllm.md), AWQ 4-bit with an fp16 scale and a 4-bit zero per group of 128
-# (Q3-docs/quantization/awq.md). MoE experts are quantized too; embeddings, norms and vision towers stay 16-bit.
+# 128x128 block (qwen.readthedocs.io deployment/vllm), AWQ 4-bit with an fp16 scale and a 4-bit zero per group of
+# 128 (qwen.readthedocs.io quantization/awq). MoE experts are quantized too; embeddings, norms and vision towers stay 16-bit.
 PREQUANTIZED_BYTES = {"fp8": 1 + 4 / (128 * 128), "int4": 0.5 + (2 + 0.5) / 128}
 
 
@@ -42,6 +46,7 @@ class Option:
     kv_tokens: int
     fits: bool
     why: str
+    state_per_gpu: int = 0  # a hybrid model's fixed Gated DeltaNet state per sequence, this GPU's share
 
 
 @dataclass(repr=False)
@@ -65,11 +70,17 @@ class DeploymentPlan(Table):
     yarn_factor: float | None = None
     notes: list[str] = field(default_factory=list)
     considered: list[Option] = field(default_factory=list)
+    tool_parser: str | None = None
+    state_per_gpu: int = 0
+    kv_per_token_per_gpu: int = 0
+    language_model_only: bool = False
 
     @property
     def concurrent_sequences(self) -> int:
-        """Full-length sequences whose KV cache fits at once in one replica."""
-        return self.kv_tokens // self.max_model_len
+        """Full-length sequences whose cache (growing K/V plus any fixed state) fits at once in one replica."""
+        if not self.kv_per_token_per_gpu:
+            return self.kv_tokens // self.max_model_len
+        return int(self.kv_budget_per_gpu // (self.kv_per_token_per_gpu * self.max_model_len + self.state_per_gpu))
 
     def vllm_command(self, host: str = "127.0.0.1", port: int = 8000) -> str:
         """`vllm serve ...`; the API key comes from the VLLM_API_KEY environment variable, not the command line."""
@@ -83,6 +94,10 @@ class DeploymentPlan(Table):
             argv += ["--rope-scaling", _yarn_json(self.yarn_factor)]
         if self.reasoning_parser:
             argv += ["--reasoning-parser", self.reasoning_parser]
+        if self.tool_parser:
+            argv += ["--enable-auto-tool-choice", "--tool-call-parser", self.tool_parser]
+        if self.language_model_only:
+            argv.append("--language-model-only")
         return shlex.join(argv + ["--host", host, "--port", str(port)])
 
     def sglang_command(self, host: str = "127.0.0.1", port: int = 30000) -> str:
@@ -95,8 +110,10 @@ class DeploymentPlan(Table):
             argv += ["--dtype", self.dtype]
         if self.yarn_factor:
             argv += ["--json-model-override-args", '{"rope_scaling":' + _yarn_json(self.yarn_factor) + "}"]
-        if self.reasoning_parser:  # SGLang spells the R1 parser with a hyphen (Q3-README)
+        if self.reasoning_parser:  # SGLang spells the R1 parser with a hyphen (qwen.readthedocs.io deployment/sglang)
             argv += ["--reasoning-parser", self.reasoning_parser.replace("_", "-")]
+        if self.tool_parser:
+            argv += ["--tool-call-parser", "qwen25" if self.tool_parser == "hermes" else self.tool_parser]
         return shlex.join(argv + ["--host", host, "--port", str(port)])
 
     @property
@@ -110,7 +127,9 @@ class DeploymentPlan(Table):
                 ("KV cache holds (per replica)", f"{self.kv_tokens:,} tokens"),
                 ("max context (--max-model-len)", f"{self.max_model_len:,} tokens"),
                 ("full-length sequences at once", f"{self.concurrent_sequences} per replica"),
-                ("reasoning parser", self.reasoning_parser or "none")]
+                ("reasoning / tool-call parser", f"{self.reasoning_parser or 'none'} / {self.tool_parser or 'none'}")]
+        if self.state_per_gpu:
+            rows.insert(5, ("fixed state per sequence (Gated DeltaNet)", gb(self.state_per_gpu, 3)))
         return rows + [("note", n) for n in self.notes]
 
 
@@ -119,7 +138,7 @@ def _yarn_json(factor: float) -> str:
 
 
 def reasoning_parser(ckpt: catalog.Checkpoint) -> str | None:
-    """vLLM's parser: `qwen3` for the hybrid Qwen3 models, `deepseek_r1` for Qwen3 Thinking-2507 (Q3-README)."""
+    """vLLM's parser: `qwen3` for the hybrid Qwen3/3.5/3.6 models, `deepseek_r1` for Qwen3 Thinking-2507 (Qwen docs)."""
     if ckpt.thinking == "hybrid" and ckpt.series.startswith("qwen3"):
         return "qwen3"
     if ckpt.thinking == "thinking-only" and ckpt.series == "qwen3-2507":
@@ -127,48 +146,69 @@ def reasoning_parser(ckpt: catalog.Checkpoint) -> str | None:
     return None
 
 
+def tool_call_parser(ckpt: catalog.Checkpoint) -> str | None:
+    """vLLM's tool-call parser: `qwen3_coder` for the XML call format of Qwen3.5/3.6 and Qwen3-Coder (vLLM's Qwen3.5
+    recipe), `hermes` for the JSON <tool_call> of Qwen2.5/Qwen3 (qwen.readthedocs.io framework/function_call)."""
+    if ckpt.series.startswith(("qwen3.5", "qwen3.6", "qwen3-coder")):
+        return "qwen3_coder"
+    return "hermes" if ckpt.series.startswith(("qwen3", "qwen2.5")) and "chat" in ckpt.tasks else None
+
+
 def valid_tensor_parallel(ckpt: catalog.Checkpoint, gpus: int) -> list[int]:
-    """TP sizes up to `gpus` that split the query heads evenly and the KV heads evenly (or replicate them)."""
+    """TP sizes up to `gpus` that split the query heads evenly, the KV heads evenly (or replicate them), and a
+    hybrid model's Gated DeltaNet key and value heads evenly."""
     c = ckpt.text_config
     heads, kv = c["num_attention_heads"], c["num_key_value_heads"]
-    return [tp for tp in range(1, gpus + 1) if heads % tp == 0 and (kv % tp == 0 or tp % kv == 0)]
+    linear = [c.get("linear_num_key_heads") or 1, c.get("linear_num_value_heads") or 1] if ckpt.is_hybrid else []
+    return [tp for tp in range(1, gpus + 1) if heads % tp == 0 and (kv % tp == 0 or tp % kv == 0)
+            and all(n % tp == 0 for n in linear)]
 
 
 def _precisions(ckpt: catalog.Checkpoint, cc: tuple[int, int] | None) -> list[tuple[str, str, str | None]]:
     """(precision, checkpoint to serve, --dtype) in quality order, as far as this GPU generation runs them."""
     out = [("bf16", ckpt.id, None) if cc is None or cc >= (8, 0) else ("fp16", ckpt.id, "half")]
-    if ckpt.series in FP8_SERIES and (cc is None or cc >= (8, 0)):
-        out.append(("fp8", f"{ckpt.id}-FP8", None))
+    fp8 = ckpt.fp8 or (f"{ckpt.id}-FP8" if ckpt.series in FP8_SERIES else None)
+    if fp8 and (cc is None or cc >= (8, 0)):
+        out.append(("fp8", fp8, None))
     if ckpt.series in AWQ_SERIES and (cc is None or cc >= (7, 5)):
         out.append(("int4", f"{ckpt.id}-AWQ", "half" if cc is not None and cc < (8, 0) else None))
     return out
 
 
-def served_weights_bytes(model: str | catalog.Checkpoint, precision: str) -> int:
-    """Weight bytes of the checkpoint a server loads: 16-bit, or Qwen's FP8 / AWQ release."""
+def served_weights_bytes(model: str | catalog.Checkpoint, precision: str, text_only: bool = False) -> int:
+    """Weight bytes of the checkpoint a server loads: 16-bit, or Qwen's FP8 / AWQ release; every MoE expert counts
+    (all are resident); text_only leaves out the vision tower (vLLM's --language-model-only)."""
     ckpt = catalog.get(model)
-    if precision not in PREQUANTIZED_BYTES:
-        return weights_bytes(ckpt, "bf16")
     count = catalog.param_count(ckpt)
+    tower = count.vision * 2 if text_only else 0
+    if precision not in PREQUANTIZED_BYTES:
+        return weights_bytes(ckpt, "bf16") - tower
     linear = count.attention + count.mlp
-    return int(linear * PREQUANTIZED_BYTES[precision] + (count.total - linear) * 2)
+    return int(linear * PREQUANTIZED_BYTES[precision] + (count.total - linear) * 2) - tower
 
 
 def _evaluate(ckpt, precision: str, tp: int, per_gpu: float, reserve: float, need: int) -> Option:
     c = ckpt.text_config
-    weights = served_weights_bytes(ckpt, precision) / tp
+    weights = served_weights_bytes(ckpt, precision, text_only=ckpt.is_hybrid and ckpt.is_vision) / tp
     inter = c.get("moe_intermediate_size") or c["intermediate_size"]
     if precision in ("fp8", "int4") and (inter % tp or (inter // tp) % QUANT_BLOCK):
         return Option(precision, tp, int(weights), 0, 0, False,
                       f"MLP width {inter} / TP {tp} is not a multiple of the {QUANT_BLOCK}-wide quantization blocks")
-    kv_per_gpu_token = kv_bytes_per_token(ckpt, "bf16") * max(1, c["num_key_value_heads"] // tp) / c["num_key_value_heads"]
+    kv_per_gpu_token = kv_per_token_per_gpu(ckpt, tp)
+    state = state_bytes(ckpt, "bf16") // tp  # the Gated DeltaNet heads split across TP like the attention heads
     budget = per_gpu - weights - reserve
-    tokens = int(max(0, budget) // kv_per_gpu_token)
+    tokens = int(max(0, budget - state) // kv_per_gpu_token)  # what one sequence holds after its fixed state
     if budget <= 0:
         return Option(precision, tp, int(weights), 0, 0, False, f"weights alone need {gb(weights)} per GPU")
     ok = tokens >= need
     why = f"KV cache holds {tokens:,} tokens" + ("" if ok else f" (< {need:,} needed)")
-    return Option(precision, tp, int(weights), int(budget), tokens, ok, why)
+    return Option(precision, tp, int(weights), int(budget), tokens, ok, why, int(state))
+
+
+def kv_per_token_per_gpu(ckpt: catalog.Checkpoint, tp: int) -> float:
+    """K/V bytes per token on one GPU: the full-attention layers' KV heads, split by TP (or replicated past it)."""
+    kv = ckpt.text_config["num_key_value_heads"]
+    return kv_bytes_per_token(ckpt, "bf16") * max(1, kv // tp) / kv
 
 
 def plan_deployment(model: str, gpus: int = 1, memory_gb: float = 80.0, *, compute_capability=None,
@@ -209,13 +249,13 @@ def _plan(ckpt, served, dtype, o: Option, gpus, memory_gb, target, utilization, 
     if max_len > native:
         yarn = 2.0 if max_len <= 2 * native else 4.0
         notes.append(f"beyond the native {native:,} tokens: static YaRN factor {yarn:g}, which can hurt short texts "
-                     "(Q3-docs/deployment/vllm.md); newer vLLM may take it as --hf-overrides")
+                     "(qwen.readthedocs.io deployment/vllm); newer vLLM may take it as --hf-overrides")
     dp = gpus // o.tensor_parallel
     if gpus % o.tensor_parallel:
         notes.append(f"{gpus % o.tensor_parallel} GPU(s) idle: {gpus} is not a multiple of TP {o.tensor_parallel}")
     if o.precision == "fp8":
         notes.append("FP8 runs natively (w8a8) on compute capability 8.9+ and as w8a16 via FP8 Marlin on Ampere "
-                     "with vLLM >= 0.9 (Q3-docs/deployment/vllm.md)")
+                     "with vLLM >= 0.9 (qwen.readthedocs.io deployment/vllm)")
     if o.precision in ("fp8", "int4"):
         notes.append(f"{served} follows Qwen's naming for its prequantized releases; check it exists on the Hub")
     if dtype == "half":
@@ -224,9 +264,20 @@ def _plan(ckpt, served, dtype, o: Option, gpus, memory_gb, target, utilization, 
     if o.tensor_parallel > tp_kv:
         notes.append(f"TP {o.tensor_parallel} > {tp_kv} KV heads: each KV head is replicated on "
                      f"{o.tensor_parallel // tp_kv} GPUs")
+    if ckpt.is_moe:
+        count = catalog.param_count(ckpt)
+        notes.append(f"MoE: all experts stay resident ({count.total / 1e9:.0f}B parameters in memory) although a token "
+                     f"uses {count.active / 1e9:.1f}B; vLLM can place experts by GPU with --enable-expert-parallel")
+    if o.state_per_gpu:
+        notes.append(f"hybrid cache: K/V grow on {ckpt.layer_types.count('full_attention')} of {len(ckpt.layer_types)} "
+                     f"layers; each sequence also holds a fixed {gb(o.state_per_gpu, 3)} Gated DeltaNet state per GPU")
+    text_only = ckpt.is_hybrid and ckpt.is_vision
+    if text_only:
+        notes.append("--language-model-only skips the vision encoder (text-only serving; vLLM's Qwen3.5 recipe)")
     return DeploymentPlan(ckpt.id, served, gpus, memory_gb, o.precision, o.tensor_parallel, dp, int(max_len),
                           o.kv_tokens, o.weights_per_gpu, o.kv_budget_per_gpu, reasoning_parser(ckpt), utilization,
-                          dtype, yarn, notes, considered)
+                          dtype, yarn, notes, considered, tool_call_parser(ckpt), o.state_per_gpu,
+                          int(kv_per_token_per_gpu(ckpt, o.tensor_parallel)), text_only)
 
 
 def _refusal(ckpt, gpus, memory_gb, need, considered: list[Option]) -> str:
@@ -238,51 +289,3 @@ def _refusal(ckpt, gpus, memory_gb, need, considered: list[Option]) -> str:
             f"{best.precision} on TP {best.tensor_parallel}, {best.why}; the smallest weights are "
             f"{gb(smallest.weights_per_gpu)} per GPU ({smallest.precision}, TP {smallest.tensor_parallel}). "
             "Use more or larger GPUs, a shorter context, or a smaller model.")
-
-
-@dataclass(repr=False)
-class EdgeRoute(Table):
-    """Running a checkpoint on a laptop or small device: a GGUF file with llama.cpp or Ollama."""
-
-    model_id: str
-    gguf_repo: str | None
-    quant: str
-    context: int
-    llama_server: str
-    ollama: str | None
-    weights_bytes: int
-    kv_bytes: int
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def _title(self) -> str:  # type: ignore[override]
-        return f"Edge route: {self.model_id}"
-
-    def _rows(self):
-        return [("GGUF", f"{self.gguf_repo}:{self.quant}" if self.gguf_repo else "convert it yourself (below)"),
-                ("weights at 4-bit (estimate)", gb(self.weights_bytes)),
-                (f"KV cache at {self.context:,} tokens (16-bit)", gb(self.kv_bytes)), ("llama.cpp", self.llama_server),
-                ("Ollama", self.ollama or "no official tag known to the course")] + [("note", n) for n in self.notes]
-
-
-def edge_route(model: str, quant: str = "Q4_K_M", context: int | None = None, gpu: bool = False) -> EdgeRoute:
-    """llama-server / Ollama commands for a checkpoint (Q3-README; Q3-docs/run_locally)."""
-    ckpt = catalog.get(model)
-    ctx = context or min(ckpt.context or 32768, 32768)
-    notes = ["llama.cpp >= b5401 is recommended for Qwen3 (Q3-README)"] if ckpt.series.startswith("qwen3") else []
-    repo = f"{ckpt.id}-GGUF" if ckpt.series in GGUF_SERIES and not ckpt.is_vision else None
-    source = ["-hf", f"{repo}:{quant}"] if repo else ["-m", f"{ckpt.name.lower()}-{quant.lower()}.gguf"]
-    argv = ["llama-server", *source, "--jinja", "-c", str(ctx), "-ngl", "99" if gpu else "0"]
-    if ckpt.thinking != "none":
-        argv += ["--reasoning-format", "deepseek", "--temp", "0.6", "--top-k", "20", "--top-p", "0.95", "--min-p", "0"]
-    argv += ["--host", "127.0.0.1", "--port", "8080"]
-    if not repo:
-        notes.append(f"no official GGUF known to the course: python convert_hf_to_gguf.py {ckpt.id} --outfile "
-                     f"{ckpt.name.lower()}-f16.gguf, then llama-quantize it to {quant}")
-    tag = None
-    if ckpt.series == "qwen3" or (ckpt.series == "qwen2.5" and ckpt.name.endswith("-Instruct")):
-        size = ckpt.name.split("-", 1)[1].removesuffix("-Instruct").lower()
-        tag = f"ollama run {ckpt.series}:{size}"
-        notes.append("Ollama tags may not match Qwen's names; check ollama.com/library before use (Q3-README)")
-    return EdgeRoute(ckpt.id, repo, quant, ctx, shlex.join(argv), tag, weights_bytes(ckpt, "int4"),
-                     kv_bytes_per_token(ckpt, "bf16") * ctx, notes)

@@ -106,11 +106,16 @@ def shell_line(argv: list[str]) -> str:
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a reused id owned by someone else: not ours any more
+    except (ProcessLookupError, PermissionError):  # gone, or a reused id owned by someone else: not ours any more
         return False
     return True
+
+
+def _settle(pgid: int | None, port: int, host: str, timeout: float = 5.0) -> None:
+    """Wait until killed children are reaped (init does it a moment later) and the port is released with them."""
+    deadline = time.monotonic() + timeout
+    while ((pgid is not None and _group_alive(pgid)) or port_in_use(port, host, 0.2)) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class ManagedServer(Table):
@@ -232,6 +237,7 @@ class ManagedServer(Table):
                 proc.wait(timeout=grace_s)
             if pgid is not None and _group_alive(pgid):  # children that ignored SIGTERM
                 self._signal(proc, pgid, signal.SIGKILL)
+            _settle(pgid, self.port, self.host)
             self.returncode = proc.returncode
         if self._log is not None:
             self._log.close()
