@@ -1,4 +1,4 @@
-"""The `qwen-course` command: doctor, models, estimate, pick, prefetch, offline build. `--json` prints one object."""
+"""The `qwen-course` command: doctor, models, estimate, pick, prefetch, offline build, engine. `--json`: one object."""
 
 from __future__ import annotations
 
@@ -201,6 +201,31 @@ def cmd_progress(args) -> None:
     _emit(args, data, render(data))
 
 
+def cmd_engine(args) -> None:
+    """Install engines into QWEN_COURSE_HOME/engines (resumable, progress on stderr), or say which are ready."""
+    from .serving import InstallError, engine_status, install_engine
+    from .serving.install import ENGINE_NAMES
+
+    if args.action == "status":
+        rows = engine_status()
+        _emit(args, {"engines": [vars(r) for r in rows]}, "\n".join(
+            f"{r.name:12s} {'ready' if r.ready else 'not ready':10s} {r.detail}" + (f"  -> {r.fix}" if r.fix else "")
+            for r in rows))
+        return
+    unknown = [n for n in args.name if n not in ENGINE_NAMES]
+    if unknown or not args.name:
+        raise CliError(f"engine install takes one or more of {', '.join(ENGINE_NAMES)}" +
+                       (f"; unknown: {', '.join(unknown)}" if unknown else ""), code=2)
+    records = {}
+    for name in args.name:
+        try:
+            records[name] = install_engine(name, on=args.device, force=args.force, jobs=args.jobs)
+        except InstallError as exc:
+            raise CliError(str(exc).splitlines()[0])
+    _emit(args, {"engines": records}, "\n".join(
+        f"{n} ready ({sum(r.get('seconds', {}).values()):.0f} s of install steps this run)" for n, r in records.items()))
+
+
 def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="qwen-course", description="Size Qwen models to your machine for the Qwen course.")
     top.add_argument("--version", action="version", version=f"qwen-course {__version__}")
@@ -248,6 +273,12 @@ def parser() -> argparse.ArgumentParser:
         help="folder with your saved notebooks (default: ./notebooks from the course root, else this folder)")
     off = command("offline", cmd_offline, "build the tiny offline stand-in models")
     off.add_argument("action", choices=("build",))
+    eng = command("engine", cmd_engine, "install or check inference engines (vLLM, llama.cpp, ONNX Runtime)")
+    eng.add_argument("action", choices=("install", "status"))
+    eng.add_argument("name", nargs="*", metavar="NAME", help="what to install: vllm, llama.cpp, onnxruntime")
+    eng.add_argument("--device", choices=("cpu", "cuda"), help="build for this device instead of the detected one")
+    eng.add_argument("--force", action="store_true", help="redo every step (e.g. after moving to another CPU)")
+    eng.add_argument("--jobs", type=tokens(1), help="parallel compile jobs for llama.cpp (default: all cores)")
     return top
 
 
