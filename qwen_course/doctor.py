@@ -34,7 +34,7 @@ def _course_status(hw) -> dict[str, str]:
                            + ("" if gpu else "; " + _cpu_measurement()),
         "05 vision": "runs (vision models need the most memory)",
         "06 LoRA": "runs; QLoRA (4-bit base) needs a CUDA GPU" + ("" if gpu else " (none here)"),
-        "08 serving": "runs locally; vLLM/SGLang need a CUDA GPU" + ("" if gpu else " (none here)"),
+        "08 serving": "runs with transformers serve; vLLM and llama.cpp when installed (engine lines above)",
     }
 
 
@@ -98,6 +98,14 @@ def readiness(hw, missing: list[str], picks: dict, built: dict[str, bool], found
     return checks
 
 
+def engine_lines() -> list[dict]:
+    """One line per inference engine (lesson 08), graded ok or optional: a missing engine never blocks the course."""
+    from .serving import engine_status
+
+    return [{"check": f"engine {e.name}", "status": "ok" if e.ready else "optional", "detail": e.detail,
+             "fix": "" if e.ready else e.fix} for e in engine_status()]
+
+
 def _version(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -126,7 +134,8 @@ def report(hardware=None) -> tuple[dict, str]:
     built = {k: offline.is_built(k) for k in offline.KINDS}
     checks = readiness(hw, missing, picks, built, found)
     ready = all(c["status"] != "blocking" for c in checks)
-    data = {"ready": ready, "checks": checks, "python": sys.version.split()[0], "platform": platform.platform(),
+    data = {"ready": ready, "checks": checks, "engines": engine_lines(), "python": sys.version.split()[0],
+            "platform": platform.platform(),
             "hardware": hw.to_dict(), "packages": found, "missing": missing, "picks": picks, "stand_ins": built,
             "course": _course_status(hw)}
     return data, render(data, str(hw))
@@ -139,7 +148,7 @@ def render(data: dict, hardware_text: str) -> str:
     """One screen: verdict, checks with fixes, hardware, packages in one paragraph, picks, lessons."""
     verdict = "READY" if data["ready"] else "NOT READY"
     lines = [f"qwen-course doctor: {verdict}"]
-    for c in data["checks"]:
+    for c in data["checks"] + data.get("engines", []):
         lines.append(f"  [{MARK[c['status']]}] {c['check']}: {c['detail']}" + (f"  -> {c['fix']}" if c["fix"] else ""))
     lines += ["", hardware_text, ""]
     pkgs = ", ".join(f"{k} {v or 'MISSING'}" for k, v in data["packages"].items())
@@ -157,7 +166,8 @@ def markdown(data: dict) -> str:
     icon = {"ok": "ok", "optional": "optional", "blocking": "**BLOCKING**"}
     out = [f"### qwen-course doctor: {'ready' if data['ready'] else 'NOT READY'}", "",
            "| check | status | detail | fix |", "|---|---|---|---|"]
-    out += [f"| {c['check']} | {icon[c['status']]} | {c['detail']} | {c['fix']} |" for c in data["checks"]]
+    out += [f"| {c['check']} | {icon[c['status']]} | {c['detail']} | {c['fix']} |"
+            for c in data["checks"] + data.get("engines", [])]
     out += ["", f"- Python {data['python']} on {data['platform']} ({hw['environment']})",
             f"- device {hw['device']}" + (f", {hw['accelerator']}" if hw.get("accelerator") else "")
             + f", memory a model may use {gb(hw['usable_memory'])}, {hw['cores']} cores",
