@@ -111,7 +111,7 @@ def test_sources_are_public():
 # ---- the executed notebook ------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_notebook_00(run_notebook):
-    from qwen_course.picker import pick
+    from qwen_course.picker import pick, rules
 
     res = run_notebook("00")
     text = notebook_text(res["nb"])
@@ -127,6 +127,10 @@ def test_notebook_00(run_notebook):
     assert f"{p.download_bytes / 1e9:.2f} GB" in text
     # issue 18 item 10: the CPU weight cap in the why, and the measured precision
     assert "CPU weight cap: 5 GB of weights" in text and "precisions tried here, preferred first" in text
+    order = rules()["tasks"]["chat"]["order"]
+    if order.index(p.model_id) > 0:  # the why names what rules out the next larger model here (cap or memory)
+        assert re.search(rf"The next larger model, {re.escape(order[order.index(p.model_id) - 1])}, would need "
+                         r"[\d.]+ GB of weights and [\d.]+ GB in all: (the CPU weight cap|memory) rules it out here", text)
     # issue 16 item 12: the T4 loads in fp16
     html = "\n".join(o["data"].get("text/html", "") for c in res["nb"].cells for o in c.get("outputs", []) if "data" in o)
     assert re.search(r"<td>t4</td>.*?<td>Qwen/Qwen3\.5-9B</td>\s*<td>int4</td>.*?<td>7\.5</td>\s*<td>float16</td>", html, re.S)
