@@ -195,3 +195,21 @@ def test_bitsandbytes_cpu_nf4_needs_rows_in_blocks_of_32(rows):
     else:
         with torch.inference_mode():
             assert layer(x).shape == (1, rows)
+
+
+def test_drift_reuses_the_reference_and_matches_the_formula():
+    import torch
+
+    from qwen_course.quantization.measure import drift
+
+    def direct(reference, logits):
+        ref = torch.log_softmax(reference.double(), -1)
+        return float((ref.exp() * (ref - torch.log_softmax(logits.double(), -1))).sum(-1).mean())
+
+    g = torch.Generator().manual_seed(0)
+    first, second = torch.randn(6, 40, generator=g), torch.randn(6, 40, generator=g)
+    noisy = first + 0.1 * torch.randn(6, 40, generator=g)
+    assert drift(first, noisy)["kl"] == pytest.approx(direct(first, noisy), rel=1e-12)
+    assert drift(first, second)["kl"] == pytest.approx(direct(first, second), rel=1e-12)  # same reference, cached
+    assert drift(second, noisy)["kl"] == pytest.approx(direct(second, noisy), rel=1e-12)  # a new reference, recomputed
+    assert drift(first.clone(), noisy)["kl"] == pytest.approx(direct(first, noisy), rel=1e-12)

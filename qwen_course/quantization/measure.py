@@ -37,15 +37,32 @@ def next_token_logits(model, ids):
         return model(ids.to(model.device)).logits[0, :-1].float().cpu()
 
 
+_REFERENCE: dict = {}  # the last reference's fp64 log-probabilities and probabilities, while that tensor lives
+
+
+def _reference_logp(reference):
+    """fp64 (log p, p) of the reference, computed once per reference tensor: a comparison reuses it for every method."""
+    import weakref
+
+    import torch
+
+    cached = _REFERENCE.get("ref")
+    if cached is None or cached() is not reference:
+        logp = torch.log_softmax(reference.double(), -1)
+        _REFERENCE.clear()
+        _REFERENCE.update(ref=weakref.ref(reference, lambda _: _REFERENCE.clear()), logp=logp, p=logp.exp())
+    return _REFERENCE["logp"], _REFERENCE["p"]
+
+
 def drift(reference, logits) -> dict:
     """How far a method's next-token distributions are from the reference: top-1 agreement and mean KL (nats)."""
     import torch
 
     if reference.shape != logits.shape:
         raise ValueError(f"logits shapes differ: reference {tuple(reference.shape)} vs {tuple(logits.shape)}")
-    ref_logp = torch.log_softmax(reference.double(), -1)
-    logp = torch.log_softmax(logits.double(), -1)
-    kl = (ref_logp.exp() * (ref_logp - logp)).sum(-1).mean()
+    ref_logp, ref_p = _reference_logp(reference)
+    terms = torch.log_softmax(logits.double(), -1).sub_(ref_logp).neg_().mul_(ref_p)  # p_ref * (log p_ref - log p)
+    kl = terms.sum(-1).mean()
     top1 = (reference.argmax(-1) == logits.argmax(-1)).double().mean()
     return {"top1_agreement": float(top1), "kl": max(0.0, float(kl))}
 
