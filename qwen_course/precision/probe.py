@@ -21,8 +21,9 @@ from .cpu import DRIFT_BOUND, cache_key
 # routes lesson 03 measures on whole layers; they cost seconds to import and quantize, too long for a probe.
 ROUTES = ("fp32", "bf16", "ao-dynamic-int8")
 PROBE_NAME = "cpu_routes.json"
+VERSION = 2  # bumped when the probe changes what it measures: older cached results are measured again
 TOKENS = {"decode": 1, "prefill": 64}
-WORKING_SET = 256e6  # bytes of fp32 weights cycled through per step, so no route's weights stay in the CPU cache
+WORKING_SET = 128e6  # bytes of fp32 weights cycled through per step, so no route's weights stay in the CPU cache
 
 
 def probe_path():
@@ -64,22 +65,19 @@ def _apply(base, route: str):
     return methods.apply_post_load(model, route).eval()
 
 
-def _median_seconds(model, x, repeats: int, clock) -> float:
+def _seconds(model, x) -> float:
     import torch
 
-    times = []
     with torch.inference_mode():
-        for i in range(repeats + 1):  # the first call is a warm-up: kernels are picked and memory allocated
-            start = clock()
-            model(x)
-            if i:
-                times.append(clock() - start)
-    return statistics.median(times)
+        start = time.perf_counter()
+        model(x)
+        return time.perf_counter() - start
 
 
-def measure(hidden: int, intermediate: int, routes=ROUTES, repeats: int = 5, clock=time.perf_counter) -> dict:
+def measure(hidden: int, intermediate: int, routes=ROUTES, repeats: int = 7) -> dict:
     """Seconds per decoded token and per 64-token prefill of each route through one MLP of this shape, and the
-    route's drift from fp32."""
+    route's drift from fp32. Rounds interleave the routes (fp32, bf16, int8, fp32, ...), so a change in the machine's
+    load during the probe slows every route alike; each route's time is the median of its rounds after a warm-up."""
     import torch
 
     base = _mlp(hidden, intermediate)
@@ -87,20 +85,28 @@ def measure(hidden: int, intermediate: int, routes=ROUTES, repeats: int = 5, clo
     inputs = {name: torch.randn(1, n, hidden, generator=torch.Generator().manual_seed(1)) for name, n in TOKENS.items()}
     with torch.inference_mode():  # drift through one layer: a stack of random MLPs without norms would overflow
         reference = base[0](inputs["prefill"])
-    rows = {}
+    models, rows = {}, {}
     for route in routes:
         if route != "fp32" and not methods.availability(route)[0]:
             continue
         try:
-            model = base if route == "fp32" else _apply(base, route)
-            row = {name: _median_seconds(model, x.to(methods.load_dtype(route, "cpu")), repeats, clock) / depth
-                   for name, x in inputs.items()}
+            models[route] = base if route == "fp32" else _apply(base, route)
+            dtype = methods.load_dtype(route, "cpu")
             with torch.inference_mode():
-                out = model[0](inputs["prefill"].to(methods.load_dtype(route, "cpu"))).float()
-            row["drift"] = float((out - reference).norm() / reference.norm())
-            rows[route] = row
+                out = models[route][0](inputs["prefill"].to(dtype)).float()
+            rows[route] = {"drift": float((out - reference).norm() / reference.norm())}
+            for x in inputs.values():  # warm-up: kernels are picked and memory allocated on the first calls
+                _seconds(models[route], x.to(dtype))
         except Exception as exc:  # a route this CPU or build cannot run is recorded, not fatal
+            models.pop(route, None)
             rows[route] = {"error": f"{type(exc).__name__}: {str(exc)[:160]}"}
+    for name, x in inputs.items():
+        rounds = {route: [] for route in models}
+        for _ in range(repeats if name == "decode" else max(3, repeats // 3)):
+            for route, model in models.items():
+                rounds[route].append(_seconds(model, x.to(methods.load_dtype(route, "cpu"))))
+        for route, times in rounds.items():
+            rows[route][name] = statistics.median(times) / depth
     return rows
 
 
@@ -117,8 +123,8 @@ def cpu_routes(hidden: int, intermediate: int, measure_if_missing: bool = True) 
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
         saved = {}
-    if saved.get("key") != cache_key():
-        saved = {"key": cache_key(), "shapes": {}}
+    if saved.get("key") != cache_key() or saved.get("version") != VERSION:
+        saved = {"key": cache_key(), "version": VERSION, "shapes": {}}
     shape = f"{hidden}x{intermediate}"
     if shape not in saved["shapes"]:
         if not measure_if_missing:
