@@ -86,7 +86,8 @@ def test_offline_build_json():
     code, out, err = run("offline", "build", "--json")
     assert code == 0, err
     assert set(json.loads(out)["models"]) == {"qwen2.5", "qwen3", "qwen3-moe", "qwen2.5-vl", "qwen3-vl", "qwen3.5",
-                                              "qwen3.5-small", "qwen3.5-moe", "qwen3.6", "qwen3.6-moe"}
+                                              "qwen3.5-small", "qwen3.5-moe", "qwen3.6", "qwen3.6-moe",
+                                              "qwen3-embedding", "qwen3-reranker"}
 
 
 def test_doctor_measure_cpu_caches_before_reporting(monkeypatch, capsys):

@@ -107,6 +107,28 @@ def test_hybrid_sampling_is_the_catalog_preset():
             assert spec.sampling == {k: v for k, v in preset.items() if k != "presence_penalty"}, spec.name
 
 
+def test_embedding_and_rerank_picks_get_their_own_stand_in():
+    """Qwen3-Embedding loads as Qwen3Model and Qwen3-Reranker reads yes/no logits: same model_type, other heads."""
+    assert offline.kind_for("qwen3", "qwen3", "embedding") == "qwen3-embedding"
+    assert offline.kind_for("qwen3", None, "rerank") == "qwen3-reranker"
+    assert offline.kind_for("qwen3", None, "chat") == "qwen3"
+    assert offline.kind("qwen3-embedding").architecture == "Qwen3Model"
+    assert offline.kind("qwen3-reranker").architecture == "Qwen3ForCausalLM"
+
+
+def test_only_the_embedding_kind_has_extra_files():
+    """The extra files enter the fingerprint of the embedding kind alone, so no other stand-in is rebuilt for them."""
+    from qwen_course.offline import retrieval
+
+    assert set(retrieval.EXTRAS) == {"qwen3-embedding"}
+    assert retrieval.recipe("qwen3", offline.kind("qwen3").config) == []
+    files = retrieval.embedding_files(64)
+    assert files["1_Pooling/config.json"]["pooling_mode_lasttoken"] is True
+    assert sum(v is True for k, v in files["1_Pooling/config.json"].items() if k.startswith("pooling_mode_")) == 1
+    assert files["config_sentence_transformers.json"]["prompts"]["query"].startswith("Instruct: ")
+    assert files["config_sentence_transformers.json"]["prompts"]["query"].endswith("\nQuery:")
+
+
 def test_bad_names_say_what_exists():
     with pytest.raises(ValueError, match="qwen2_moe.*known"):
         offline.kind_for("qwen2_moe")
@@ -375,6 +397,11 @@ def test_kind_loads_with_auto_classes_and_generates(built, name):
     spec, path = offline.KINDS[name], built[name]
     marker = json.loads((path / "qwen_course.json").read_text())
     assert marker["random_weights"] and marker["stands_in_for"] == spec.stands_in_for and marker["kind"] == name
+    if spec.architecture == "Qwen3Model":  # the embedder: no lm_head, nothing to generate (tests/test_retrieval*.py)
+        from transformers import AutoModel
+
+        assert type(AutoModel.from_pretrained(path)).__name__ == spec.architecture
+        return
     auto = AutoModelForImageTextToText if spec.is_vision else AutoModelForCausalLM
     model = auto.from_pretrained(path)
     assert type(model).__name__ == spec.architecture
@@ -437,7 +464,9 @@ def test_structural_features(built):
     assert (moe["num_local_experts"], moe["num_experts_per_tok"]) == (4, 2)
     assert configs["qwen2.5-vl"]["vision_config"]["patch_size"] == 14
     assert configs["qwen3-vl"]["vision_config"]["patch_size"] == 16
-    sampling = {name: json.loads((path / "generation_config.json").read_text()) for name, path in built.items()}
+    sampling = {name: json.loads((path / "generation_config.json").read_text()) for name, path in built.items()
+                if (path / "generation_config.json").exists()}  # the embedder (Qwen3Model) generates nothing
+    assert set(built) - set(sampling) == {"qwen3-embedding"}
     assert sampling["qwen3"]["temperature"] == 0.6 and sampling["qwen3"]["top_p"] == 0.95
     assert sampling["qwen2.5"]["repetition_penalty"] == 1.05 and sampling["qwen2.5"]["top_p"] == 0.8
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from .._paths import home
 from .kinds import KINDS, Kind, kind
 from .processor import write_processor_files
+from .retrieval import EXTRAS, recipe
 from .store import FORMAT_VERSION, MARKER, fingerprint, publish, read_marker
 from .tokenizer import chat_template, install_tokenizer, tokenizer_fingerprint
 
@@ -24,7 +25,8 @@ def path_for(name: str) -> Path:
 
 def _fingerprint(spec: Kind) -> str:
     """What a build depends on: the recipe, the template text, the seed and the tokenizer recipe."""
-    return fingerprint(asdict(spec), chat_template(spec.template), SEED, tokenizer_fingerprint(spec.flavour))
+    extra = recipe(spec.name, spec.config)  # only kinds with extra files: the others keep their fingerprint
+    return fingerprint(asdict(spec), chat_template(spec.template), SEED, tokenizer_fingerprint(spec.flavour), *extra)
 
 
 def is_built(name: str) -> bool:
@@ -115,4 +117,6 @@ def _write(spec: Kind, folder: Path) -> None:
     install_tokenizer(spec.flavour, folder, spec.template, spec.config["max_position_embeddings"])
     if spec.is_vision:
         write_processor_files(spec.model_type, spec.image_processor, folder)
+    if spec.name in EXTRAS:
+        EXTRAS[spec.name](folder, spec.config)
     (folder / MARKER).write_text(json.dumps(_marker(spec, model), indent=2), encoding="utf-8")

@@ -79,6 +79,13 @@ def _hybrid(name: str, stands_in_for: str, template: str, moe: bool, tied: bool,
     )
 
 
+# Qwen3-Embedding and Qwen3-Reranker: Qwen3-0.6B bodies with a 32k context (their model cards). The embedder loads as
+# Qwen3Model (AutoModel, what sentence-transformers uses: no lm_head), the reranker as Qwen3ForCausalLM (it reads the
+# "yes"/"no" logits). Neither is a chat model, so neither has recommended sampling. offline/retrieval.py writes the
+# embedder's sentence-transformers files and its tokenizer's end-of-text suffix.
+RETRIEVAL = dict(TINY, head_dim=32, max_position_embeddings=32768, rope_theta=1e6, tie_word_embeddings=True)
+
+
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
 
 
@@ -135,6 +142,15 @@ KINDS = {
                            QWEN3_5_THINKING_SAMPLING),
     "qwen3.6": _hybrid("qwen3.6", "Qwen/Qwen3.6-27B", "qwen3_6", False, False, QWEN3_5_THINKING_SAMPLING),
     "qwen3.6-moe": _hybrid("qwen3.6-moe", "Qwen/Qwen3.6-35B-A3B", "qwen3_6", True, False, QWEN3_5_THINKING_SAMPLING),
+    "qwen3-embedding": Kind(
+        name="qwen3-embedding", family="Qwen3-Embedding", stands_in_for="Qwen/Qwen3-Embedding-0.6B",
+        architecture="Qwen3Model", model_type="qwen3", flavour="qwen3", template="qwen3", sampling={}, config=RETRIEVAL,
+    ),
+    "qwen3-reranker": Kind(
+        name="qwen3-reranker", family="Qwen3-Reranker", stands_in_for="Qwen/Qwen3-Reranker-0.6B",
+        architecture="Qwen3ForCausalLM", model_type="qwen3", flavour="qwen3", template="qwen3", sampling={},
+        config=RETRIEVAL,
+    ),
 }  # fmt: skip
 
 
@@ -145,6 +161,10 @@ MODEL_TYPE_TO_KIND = {
 }  # fmt: skip
 
 
+# Tasks whose checkpoints share a model_type with the chat models but not their head: their own stand-in.
+TASK_KINDS = {("qwen3", "embedding"): "qwen3-embedding", ("qwen3", "rerank"): "qwen3-reranker"}
+
+
 def kind(name: str) -> Kind:
     """Look a kind up, or say which ones exist."""
     try:
@@ -153,9 +173,12 @@ def kind(name: str) -> Kind:
         raise ValueError(f"unknown offline model kind {name!r}; choose one of {list(KINDS)}") from None
 
 
-def kind_for(model_type: str, template: str | None = None) -> str:
+def kind_for(model_type: str, template: str | None = None, task: str | None = None) -> str:
     """The stand-in kind for a transformers `model_type` (e.g. from a real checkpoint's config.json); with the
-    checkpoint's chat `template`, the kind that renders like it (Qwen3.5-2B: qwen3.5-small, non-thinking)."""
+    checkpoint's chat `template`, the kind that renders like it (Qwen3.5-2B: qwen3.5-small, non-thinking); with the
+    picker's `task`, the embedding or reranker stand-in where that task has one."""
+    if (model_type, task) in TASK_KINDS:
+        return TASK_KINDS[model_type, task]
     try:
         default = MODEL_TYPE_TO_KIND[model_type]
     except KeyError:

@@ -52,7 +52,8 @@ def _with_path(p: Pick, ckpt: catalog.Checkpoint | None, build: bool = True) -> 
         return p
     from .. import offline
 
-    kind = offline.kind_for(ckpt.model_type, ckpt.template or None)  # same template: thinks by default as the real one
+    kind = offline.kind_for(ckpt.model_type, ckpt.template or None, p.task)  # same template: thinks by default as
+    # the real one; an embedding or rerank pick gets a stand-in with the same head (Qwen3Model, yes/no logits)
     p.offline, p.offline_reason, p.stand_in = True, why, kind
     p.model_path = str(offline.build(kind) if build else offline.path_for(kind))
     return p
