@@ -134,7 +134,8 @@ def cmd_pick(args) -> None:
     if args.context < 1:
         raise CliError("--context: pick budgets for a conversation, so give 1 or more tokens (estimate takes 0)")
     try:
-        p = picker.pick(args.task, _hardware(args), args.context, model=args.model)
+        # decide only: offline, model_path is where the stand-in lives (notebooks build it on first use)
+        p = picker.pick(args.task, _hardware(args), args.context, model=args.model, build_stand_in=False)
     except picker.NothingFitsError as exc:
         raise CliError(str(exc), code=2)
     except catalog.UnknownModelError as exc:

@@ -52,7 +52,7 @@ def _cpu_fastest(hw: Hardware, training: bool = False, shape: tuple[int, int] | 
     if saved:
         measured = saved["choice"]
         if not training or measured in ("fp32", "bf16"):
-            return measured, f"{measured} is the fastest precision measured on this CPU (lesson 03)"
+            return measured, f"the fastest precision measured on this CPU ({saved['routes'][measured]}, lesson 03)"
         best = fastest_of(saved, ("fp32", "bf16"))
         if best:
             return best, (f"{best} is faster than the other 16/32-bit precision measured here ({measured} is fastest "
@@ -68,7 +68,7 @@ def _probed(training: bool, shape: tuple[int, int]) -> tuple[str, str]:
     allowed = [r for r in probe.ROUTES if not training or r in ("fp32", "bf16")]
     best = probe.fastest({k: v for k, v in entry["rows"].items() if k in allowed})
     ratios = ", ".join(f"{k} {r:.2f}x" for k in entry["rows"] if k != "fp32" and (r := probe.speedup(entry, k)))
-    why = (f"{METHODS[best].precision} ({best}) decodes fastest on this CPU: probed on Qwen's MLP at hidden "
+    why = (f"{best} decodes fastest on this CPU: probed on Qwen's MLP at hidden "
            f"{shape[0]:,} x {shape[1]:,}, decode speed against fp32: {ratios} (drift bound {entry['drift_bound']})")
     if training and entry["fastest"] not in allowed:
         why += f"; {entry['fastest']} is faster, but training needs unquantized weights"
