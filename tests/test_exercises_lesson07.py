@@ -9,8 +9,9 @@ from conftest import folded_solutions
 from qwen_course import catalog
 from qwen_course.exercises import (
     check_best_batch, check_decode_bound, check_decode_speed, check_health_explanation, check_histogram_p95,
-    check_kv_bytes, check_lowest_loss_step,
+    check_hybrid_cache_bytes, check_kv_bytes, check_lowest_loss_step,
 )
+from qwen_course import memory
 from qwen_course.exercises.lesson07 import histogram_quantile
 
 START = 100.0
@@ -45,6 +46,7 @@ def ns():
     c = catalog.get("Qwen/Qwen3-0.6B").text_config
     ns = {"start": START, "token_times": TOKEN_TIMES, "by_batch": BY_BATCH, "bw": SimpleNamespace(read_bytes_per_s=BANDWIDTH),
           "params_06b": catalog.param_count("Qwen/Qwen3-0.6B").total, "qwen3_06b": c,
+          "qwen35_9b": catalog.get("Qwen/Qwen3.5-9B").text_config,
           "constrained": SimpleNamespace(flags=["slow_decode", "memory_growth"]), "logs": LOGS,
           "loss_tag": "train/loss", "buckets": BUCKETS, "edges": EDGES}
     calls = {
@@ -54,6 +56,7 @@ def ns():
         "check_kv_bytes": ('check_kv_bytes(my_kv_bytes, layers=qwen3_06b["num_hidden_layers"], '
                            'kv_heads=qwen3_06b["num_key_value_heads"], head_dim=qwen3_06b["head_dim"], bytes_per_value=2, '
                            'tokens=32768, attention_heads=qwen3_06b["num_attention_heads"])'),
+        "check_hybrid_cache_bytes": "check_hybrid_cache_bytes(my_hybrid_bytes, qwen35_9b, tokens=32768, bytes_per_value=2)",
         "check_health_explanation": "check_health_explanation(my_explanation, constrained)",
         "check_lowest_loss_step": "check_lowest_loss_step(my_step, logs, loss_tag)",
         "check_histogram_p95": "check_histogram_p95(my_p95, buckets)",
@@ -79,6 +82,7 @@ def test_placeholders_are_not_answered_yet():
         for result in (check_decode_speed(placeholder, START, TOKEN_TIMES), check_best_batch(placeholder, BY_BATCH),
                        check_decode_bound(placeholder, 6e8, 2, BANDWIDTH),
                        check_kv_bytes(placeholder, 28, 8, 128, 2, 32768), check_health_explanation(placeholder, report),
+                       check_hybrid_cache_bytes(placeholder, catalog.get("Qwen/Qwen3.5-9B").text_config, 32768),
                        check_lowest_loss_step(placeholder, LOGS, "train/loss"), check_histogram_p95(placeholder, BUCKETS)):
             assert result.passed is None and "not answered yet" in str(result)
 
@@ -125,6 +129,21 @@ def test_kv_bytes(ns):
     fails(check_kv_bytes(right * 2, **kw), "fp32")
     fails(check_kv_bytes(right // 32768, **kw), "one token")
     fails(check_kv_bytes(right / 1e9, **kw), "could not check")  # GB, not a whole number of bytes
+
+
+def test_hybrid_cache_bytes(ns):
+    c = ns["qwen35_9b"]
+    right = memory.cache_bytes("Qwen/Qwen3.5-9B", "bf16", 32768)  # the memory module, checked byte for byte elsewhere
+    assert ns["my_hybrid_bytes"] == right  # the notebook's solution
+    passes(check_hybrid_cache_bytes(right, c, 32768))
+    kv = memory.kv_bytes_per_token("Qwen/Qwen3.5-9B", "bf16") * 32768
+    fails(check_hybrid_cache_bytes(kv, c, 32768), "fixed state")  # the growing part only
+    fails(check_hybrid_cache_bytes(kv * 4, c, 32768), "dense formula")  # K and V in all 32 layers
+    fails(check_hybrid_cache_bytes(kv * 4 + right - kv, c, 32768), "only the full-attention layers")
+    recurrent = 24 * 32 * 128 * 128
+    fails(check_hybrid_cache_bytes(right - 2 * recurrent, c, 32768), "fp32")  # recurrent state in bf16
+    fails(check_hybrid_cache_bytes(right + 1, c, 32768), "not what this hybrid config caches")
+    fails(check_hybrid_cache_bytes(right / 1e9, c, 32768), "could not check")  # GB, not bytes
 
 
 def test_health_explanation():

@@ -48,6 +48,23 @@ def test_no_ticket_body_is_in_both_splits():
     assert body_of(train[0]) and body_of(train[0]) != finetune.data._text(train[0])  # opener/closing were removed
 
 
+def test_validation_uses_the_training_sentences_with_other_details():
+    """What lesson 06 tells the learner: no body in both splits, but every validation ticket is built from a problem
+    sentence that training tickets use too (new tickets of familiar shapes; own sentences are a separate test)."""
+    def sentence(example):
+        text = example["messages"][0]["content"]
+        for sentences in finetune.phrases()["categories"].values():
+            for s in sentences:
+                pattern = re.sub(r"\\\{\w+\\\}", r"[\\w]+", re.escape(s[0].upper() + s[1:]))
+                if re.search(pattern + r"[.?]", text):
+                    return s
+        raise AssertionError(text)
+
+    train, validation = finetune.load_split("train"), finetune.load_split("validation")
+    assert {sentence(ex) for ex in validation} <= {sentence(ex) for ex in train}
+    assert not {finetune.body_of(ex) for ex in validation} & {finetune.body_of(ex) for ex in train}
+
+
 def test_splits_sizes_balance_and_no_shared_tickets():
     train, val = finetune.load_split("train"), finetune.load_split("validation")
     assert (len(train), len(val)) == (480, 120)

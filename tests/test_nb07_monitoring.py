@@ -18,7 +18,7 @@ from qwen_course.exercises import (
 from qwen_course.exercises.lesson07 import CAUSES, histogram_quantile
 from qwen_course.monitor.health import Finding, HealthReport
 
-EXERCISES = 7
+EXERCISES = 8
 
 
 def status(result):

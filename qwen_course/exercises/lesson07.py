@@ -1,5 +1,5 @@
-"""Checks for notebook 07 (monitoring): decode speed from timestamps, best batch, decode ceiling, KV bytes,
-explaining a health report, reading a loss curve, and a percentile from Prometheus histogram buckets."""
+"""Checks for notebook 07 (monitoring): decode speed from timestamps, best batch, decode ceiling, KV bytes, a hybrid
+Qwen3.5 cache, explaining a health report, reading a loss curve, and a percentile from Prometheus histogram buckets."""
 
 from __future__ import annotations
 
@@ -105,6 +105,48 @@ def check_kv_bytes(answer, layers: int, kv_heads: int, head_dim: int, bytes_per_
 
     return check("KV cache bytes", answer, verify,
                  "2 (K and V) x layers x num_key_value_heads x head_dim x bytes per value x tokens.")
+
+
+def check_hybrid_cache_bytes(answer, config: Mapping, tokens: int, bytes_per_value: int = 2) -> CheckResult:
+    """Medium: a Qwen3.5 cache after `tokens` tokens: K and V in the full-attention layers only, plus each Gated
+    DeltaNet layer's fixed state (a convolution window in the cache dtype and a recurrent state in fp32)."""
+    types = config.get("layer_types") or ["full_attention" if (i + 1) % config.get("full_attention_interval", 4) == 0
+                                          else "linear_attention" for i in range(config["num_hidden_layers"])]
+    full, linear = types.count("full_attention"), types.count("linear_attention")
+    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    per_layer_kv = 2 * config["num_key_value_heads"] * head_dim * bytes_per_value * tokens
+    conv_dim = 2 * config["linear_num_key_heads"] * config["linear_key_head_dim"] + \
+        config["linear_num_value_heads"] * config["linear_value_head_dim"]
+    conv = conv_dim * config["linear_conv_kernel_dim"] * bytes_per_value
+    recurrent = config["linear_num_value_heads"] * config["linear_key_head_dim"] * config["linear_value_head_dim"]
+    expected = full * per_layer_kv + linear * (conv + 4 * recurrent)
+
+    def verify(value):
+        value = whole_number(value)
+        if value == expected:
+            return True, (f"{expected:,} bytes: K and V in {full} of {full + linear} layers ({full * per_layer_kv:,}) "
+                          f"plus {linear} fixed states of {conv + 4 * recurrent:,} bytes each. A dense model with K and V "
+                          f"in every layer would hold {(full + linear) * per_layer_kv:,}.")
+        mistakes = [
+            ((full + linear) * per_layer_kv + linear * (conv + 4 * recurrent),
+             "that puts K and V in every layer; in Qwen3.5 only the full-attention layers keep them."),
+            ((full + linear) * per_layer_kv, "that is the dense formula: K and V in every layer, and no fixed state."),
+            (full * per_layer_kv, "the Gated DeltaNet layers hold a fixed state too: a convolution window and a "
+                                  "recurrent state per layer."),
+            (expected - linear * 2 * recurrent, "the recurrent state stays fp32 (4 bytes) even in a bf16 model."),
+            (full * per_layer_kv + linear * 4 * recurrent, "the convolution window is part of the state too."),
+            (full * per_layer_kv + linear * conv, "add the recurrent state: value heads x key dim x value dim, in fp32."),
+        ]
+        why = [text for wrong, text in mistakes if value == wrong and wrong != expected]
+        if why:
+            return False, why[0]
+        return False, f"{value:,} bytes is not what this hybrid config caches for {tokens:,} tokens."
+
+    return check("hybrid cache bytes", answer, verify,
+                 "K/V: 2 x full-attention layers x num_key_value_heads x head_dim x bytes x tokens. State per Gated "
+                 "DeltaNet layer: (2 x linear_num_key_heads x linear_key_head_dim + linear_num_value_heads x "
+                 "linear_value_head_dim) x linear_conv_kernel_dim x bytes, plus linear_num_value_heads x "
+                 "linear_key_head_dim x linear_value_head_dim x 4.")
 
 
 def check_health_explanation(answer, report) -> CheckResult:
