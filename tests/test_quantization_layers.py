@@ -119,11 +119,14 @@ def test_measuring_model_takes_the_stand_in_with_the_checkpoints_template(monkey
     assert offline.read_marker(Path(path))["kind"] == "qwen3.5-small"
 
 
-def test_an_fp8_checkpoint_on_a_cpu_is_dequantized_to_bf16(caplog):
+def test_an_fp8_checkpoint_on_a_cpu_is_dequantized_to_bf16():
     """transformers 5.24 without a GPU: a warning, weights dequantized while loading, no quantization left."""
+    import io
+
     import torch
     from safetensors import safe_open
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     source = offline.build("qwen3")
     path = quantization.fp8_checkpoint(source)
@@ -132,9 +135,15 @@ def test_an_fp8_checkpoint_on_a_cpu_is_dequantized_to_bf16(caplog):
     assert dtypes["model.layers.0.mlp.up_proj.weight"] == "F8_E4M3"
     assert dtypes["model.layers.0.mlp.up_proj.weight_scale_inv"] == "F32"
     assert dtypes["model.embed_tokens.weight"] == "BF16"
-    with caplog.at_level(logging.WARNING):
+    said = io.StringIO()
+    handler = logging.StreamHandler(said)
+    logging.getLogger("transformers").addHandler(handler)  # transformers' logger does not propagate to pytest's
+    hf_logging.warning_once.cache_clear()  # the loader warns once per process; this test must see it
+    try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype="auto", device_map="cpu")
-    assert "dequantizing the model to bf16" in caplog.text
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert "dequantizing the model to bf16" in said.getvalue()
     assert type(model.model.layers[0].mlp.up_proj) is torch.nn.Linear
     assert model.model.layers[0].mlp.up_proj.weight.dtype == torch.bfloat16
     assert not hasattr(model.config, "quantization_config")
