@@ -70,11 +70,12 @@ def execute_notebook(name: str, **parameters) -> dict:
     import nbformat
     import papermill
 
-    key = (name, tuple(sorted(parameters.items())))
+    key = (name, repr(sorted(parameters.items())))  # lists as parameters are not hashable
     if key not in _executed:
         source = find_notebook(name)
         BUILD.mkdir(parents=True, exist_ok=True)
         suffix = "".join(f"-{k}={v}" for k, v in sorted(parameters.items()))
+        suffix = "".join(c if c.isalnum() or c in "-=._" else "_" for c in suffix)  # "Qwen/..." or a list: a file name
         target = BUILD / (source.stem + suffix + ".ipynb")
         start = time.perf_counter()
         with PeakKernelMemory() as peak:

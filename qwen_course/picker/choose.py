@@ -116,7 +116,8 @@ def pick(task: str = "chat", hardware: Hardware | None = None, context: int = 40
     gains = {"int4": table["int4_gain"], "fp8": table["fp8_gain"]} if hw.device == "cuda" else {}
     chosen = _choose(options, precisions[0], gains)
     ckpt, precision, est = chosen
-    reason = _reason(task, hw, ckpt, precision, est, precision_why, precision != precisions[0])
+    primary = next((o for o in options if o[1] == precisions[0]), None)  # the best fit in the preferred precision
+    reason = _reason(task, hw, ckpt, precision, est, precision_why, precision != precisions[0], primary)
     larger = [o for o in options[:options.index(chosen)] if o[0] is not ckpt]
     if larger and precision not in ("int4", "fp8"):
         c, prec, _ = larger[0]
@@ -165,11 +166,19 @@ def _choose(options, primary: str, gains: dict):
     return max(larger, key=lambda o: o[2].parameters) if larger else best
 
 
-def _reason(task, hw, ckpt, precision, est, precision_why, fallback) -> str:
+def _reason(task, hw, ckpt, precision, est, precision_why, fallback, primary=None) -> str:
     where = f"{gb(memory_budget(hw))} usable on {hw.accelerator or hw.device}"
     parts = [f"{ckpt.name} is the most capable {task} model that fits ({gb(est.total_bytes)} needed of {where})."]
     if precision == "int4":
-        parts.append("4-bit NF4 lets a model at least twice as large fit as in 16-bit.")
+        if primary and primary[0] is not ckpt:
+            parts.append(f"In 4-bit NF4 it fits with {est.parameters / 1e9:.1f}B parameters; in "
+                         f"{primary[1]} the largest that fits is {primary[0].name} ({primary[2].parameters / 1e9:.1f}B).")
+        else:
+            parts.append("4-bit NF4 is what makes it fit.")
+        if ckpt.is_moe:
+            sixteen = estimate(ckpt, "bf16", est.context).weights_bytes
+            parts.append(f"Its experts stay 16-bit under bitsandbytes (3D parameters, not nn.Linear), so NF4 stores "
+                         f"{gb(est.weights_bytes)} of weights against {gb(sixteen)} in bf16.")
         if compute_dtype(hw) == "float16":
             cc = hw.compute_capability or (0, 0)
             parts.append(f"Its matmuls run in fp16: compute capability {cc[0]}.{cc[1]} has no fast bf16 (Ampere, 8.0, "

@@ -57,7 +57,7 @@ METHODS: dict[str, Method] = {m.key: m for m in (
            "4-bit weights from an activation-aware calibration; load Qwen/Qwen3-*-AWQ", package="gptqmodel"),
     Method("gptq", "GPTQ (Qwen's prequantized)", "int4", "prequantized", "gptqmodel", ("cuda",),
            "4- or 8-bit weights from a second-order calibration; load Qwen/Qwen2.5-*-GPTQ-Int4", package="gptqmodel"),
-    Method("fp8", "FP8 (Qwen's prequantized)", "int8", "prequantized", "transformers", ("cuda",),
+    Method("fp8", "FP8 (Qwen's prequantized)", "int8", "prequantized", "transformers", ("cuda", "cpu"),
            "8-bit floating-point weights in blocks; load Qwen/Qwen3-*-FP8", min_cc=(8, 9)),
 )}
 
@@ -104,6 +104,11 @@ def availability(key: str, hardware=None, allow_compile: bool = False) -> tuple[
     if device not in m.devices:
         where = " or ".join(DEVICE_NAMES[d] for d in m.devices)
         return False, f"needs a {where}; this machine runs on {DEVICE_NAMES.get(device, device)}"
+    if key == "fp8" and (device == "cpu" or (cc is not None and tuple(cc) < m.min_cc)):
+        # transformers' FP8 quantizer dequantizes such a checkpoint while loading (lesson 03 shows it on a stand-in)
+        where = "a CPU" if device == "cpu" else f"compute capability {cc[0]}.{cc[1]}"
+        return True, (f"loads, but dequantized to 16-bit while loading: FP8 matmuls need compute capability "
+                      f"{m.min_cc[0]}.{m.min_cc[1]}+, and this is {where} (download needed)")
     if device == "cuda" and m.min_cc and cc is not None and tuple(cc) < m.min_cc:
         return False, f"needs compute capability {m.min_cc[0]}.{m.min_cc[1]}+, this GPU has {cc[0]}.{cc[1]}"
     if not installed(m.package):
