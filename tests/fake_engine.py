@@ -3,7 +3,9 @@
 --exit-after S: print a fatal error and exit 3 after S seconds (an engine dying during start-up)
 --ready-after S: /health answers 503 until S seconds have passed
 --child: start a child process that ignores SIGTERM (a worker left behind unless the group is killed)
-Any request with "ignore_eos" gets HTTP 422, as transformers serve does.
+--token-delay S: wait S seconds before each streamed token (requests overlap, as on a real engine)
+Any request with "ignore_eos" gets HTTP 422, as transformers serve does; GET /metrics reports the streams in flight
+as the Prometheus gauge fake:requests_running.
 """
 
 import argparse
@@ -19,8 +21,10 @@ p.add_argument("--port", type=int, required=True)
 p.add_argument("--exit-after", type=float)
 p.add_argument("--ready-after", type=float, default=0.0)
 p.add_argument("--child", action="store_true")
+p.add_argument("--token-delay", type=float, default=0.0)
 args = p.parse_args()
 START = time.monotonic()
+RUNNING = [0]
 
 if args.child:
     subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -44,6 +48,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/health":
             ready = time.monotonic() - START >= args.ready_after
             self._send(200 if ready else 503, {"status": "ok" if ready else "loading"})
+        elif self.path == "/metrics":
+            data = f"# TYPE fake:requests_running gauge\nfake:requests_running{{model=\"fake\"}} {RUNNING[0]}.0\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(data.encode())
         elif self.path == "/v1/models":
             self._send(200, {"data": [{"id": "fake"}]})
         else:
@@ -59,8 +69,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
+            RUNNING[0] += 1
             for _ in range(n):
+                time.sleep(args.token_delay)
                 self.wfile.write(b'data: {"choices": [{"delta": {"content": "x"}}]}\n\n')
+            RUNNING[0] -= 1
             usage = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": n}}
             self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
             return

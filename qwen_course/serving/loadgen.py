@@ -3,7 +3,9 @@
 Closed loop: N streams always in flight, each sending its next request when one ends; it measures the most a server
 does at a concurrency. Open loop: requests arrive as a Poisson process at a fixed rate whatever the server does, so
 a slow server builds a queue and the latency a user sees grows. One asyncio client in one thread keeps the load
-generator's own CPU cost small. Every request is streamed and timed: first token, gaps between tokens, end.
+generator's own CPU cost small. Every request is streamed and timed: first token, gaps between tokens, end. A level
+lasts its window exactly (drain=False): requests still running then are cut, their tokens so far count toward
+throughput and their latency toward nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -24,7 +27,7 @@ MAX_STREAMS = 64
 
 @dataclass
 class Sample:
-    """One request: start, time to first token, total time, tokens, gaps between streamed tokens, error."""
+    """One request: start, time to first token, total time, tokens, gaps between streamed tokens, error, cut."""
 
     start: float
     ttft: float | None = None
@@ -32,6 +35,7 @@ class Sample:
     tokens: int = 0
     gaps: list = field(default_factory=list)
     error: str = ""
+    cut: bool = False  # still running when the window closed: its tokens count, its latency does not
 
 
 @dataclass(repr=False)
@@ -43,10 +47,12 @@ class LoadRun(Table):
     level: float
     wall_s: float = 0.0
     samples: list = field(default_factory=list)
+    peaks: dict = field(default_factory=dict)  # highest value seen of each polled server gauge (e.g. requests running)
 
     @property
     def ok(self) -> list:
-        return [s for s in self.samples if not s.error]
+        """Requests that finished without an error inside the window."""
+        return [s for s in self.samples if not s.error and not s.cut]
 
     @property
     def clients(self) -> float:
@@ -54,8 +60,8 @@ class LoadRun(Table):
 
     @property
     def tokens_per_s(self) -> float:
-        """Generated tokens of every finished request per second of wall time: the server's throughput."""
-        return sum(s.tokens for s in self.ok) / self.wall_s if self.wall_s else 0.0
+        """Tokens streamed during the run (cut requests included) per second of wall time: the server's throughput."""
+        return sum(s.tokens for s in self.samples if not s.error) / self.wall_s if self.wall_s else 0.0
 
     @property
     def latency(self) -> dict:
@@ -64,17 +70,19 @@ class LoadRun(Table):
 
     @property
     def ttft(self) -> dict:
-        return latency_summary(s.ttft for s in self.ok if s.ttft is not None)
+        return latency_summary(s.ttft for s in self.samples if s.ttft is not None and not s.error)
 
     @property
     def itl(self) -> dict:
-        """Gaps between streamed tokens (s): many samples per request, so its tail percentiles are well founded."""
-        return latency_summary(g for s in self.ok for g in s.gaps)
+        """Gaps between streamed chunks (s; a busy engine may send several tokens in one): many samples per request,
+        so its tail percentiles are well founded."""
+        return latency_summary(g for s in self.samples if not s.error for g in s.gaps)
 
     def row(self) -> dict:
         lat, ttft, itl = self.latency, self.ttft, self.itl
-        return {"label": self.label, "mode": self.mode, "level": self.level, "requests": len(self.samples),
-                "errors": len(self.samples) - len(self.ok), "tokens_per_s": round(self.tokens_per_s, 1),
+        return {"label": self.label, "mode": self.mode, "level": self.level, "requests": len(self.ok),
+                "cut": sum(s.cut for s in self.samples), "errors": sum(bool(s.error) for s in self.samples),
+                "tokens_per_s": round(self.tokens_per_s, 1),
                 "ttft_p50_s": ttft["p50"], "latency_p50_s": lat["p50"], "latency_p95_s": lat["p95"],
                 "latency_p99_s": lat["p99"], "itl_p50_ms": itl["p50"] * 1e3, "itl_p99_ms": itl["p99"] * 1e3,
                 "rough": ",".join(f"latency {p}" for p in rough_percentiles(lat["count"])) or "",
@@ -90,7 +98,7 @@ class LoadRun(Table):
         return [("requests ok / errors", f"{len(self.ok)} / {r['errors']}"), ("throughput", f"{r['tokens_per_s']} tok/s"),
                 ("latency p50 / p95 / p99", f"{r['latency_p50_s']:.3f} / {r['latency_p95_s']:.3f} / "
                                             f"{r['latency_p99_s']:.3f} s" + (f" ({r['rough']}: rough)" if r["rough"] else "")),
-                ("gap between tokens p50 / p99", f"{r['itl_p50_ms']:.1f} / {r['itl_p99_ms']:.1f} ms")]
+                ("gap between chunks p50 / p99", f"{r['itl_p50_ms']:.1f} / {r['itl_p99_ms']:.1f} ms")]
 
 
 def body_for(model: str, prompt: str, extra: dict) -> dict:
@@ -99,10 +107,12 @@ def body_for(model: str, prompt: str, extra: dict) -> dict:
             "stream_options": {"include_usage": True}, **extra}
 
 
-async def _one(client, url: str, body: dict, retry: bool = True) -> Sample:
-    """One streamed request; a kept-alive connection the server had closed is retried once (as openai does)."""
+async def _one(client, url: str, body: dict, sink: list, retry: bool = True) -> Sample:
+    """One streamed request, visible in `sink` from its start; a kept-alive connection the server had closed is
+    retried once (as openai does); cancelled at the end of a window, it is marked cut."""
     httpx = _httpx()
     s = Sample(time.perf_counter())
+    sink.append(s)
     chunks, usage, last = 0, None, None
     try:
         async with client.stream("POST", url, json=body) as r:
@@ -123,9 +133,14 @@ async def _one(client, url: str, body: dict, retry: bool = True) -> Sample:
                     else:
                         s.gaps.append(now - last)
                     last, chunks = now, chunks + 1
+                    s.tokens = chunks
+    except asyncio.CancelledError:
+        s.cut, s.wall = True, time.perf_counter() - s.start
+        raise
     except httpx.RemoteProtocolError as exc:
         if retry and chunks == 0:
-            return await _one(client, url, body, retry=False)
+            sink.remove(s)
+            return await _one(client, url, body, sink, retry=False)
         s.error = f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - a failed request is data
         s.error = f"{type(exc).__name__}: {exc}"
@@ -142,17 +157,44 @@ def _check(base_url: str, level: float, duration_s: float) -> str:
     return base_url.rstrip("/") + "/chat/completions"
 
 
-async def _closed(url, body, streams: int, duration_s: float, run: LoadRun, timeout: float):
+async def _poll(client, url: str, names: tuple, run: LoadRun, done: asyncio.Event, every_s: float = 0.25):
+    """Read Prometheus gauges (vLLM's /metrics) while the load runs; keep the highest value of each."""
+    while not done.is_set():
+        try:
+            text = (await client.get(url)).text
+        except Exception:  # noqa: BLE001 - a missed reading is not a failed load test
+            text = ""
+        for name in names:
+            for value in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? ([\d.eE+-]+)$", text, re.M):
+                run.peaks[name] = max(run.peaks.get(name, 0.0), float(value))
+        try:
+            await asyncio.wait_for(done.wait(), every_s)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def _closed(url, body, streams: int, duration_s: float, run: LoadRun, timeout: float, metrics: tuple = (),
+                  drain: bool = False):
     httpx = _httpx()
     deadline = time.perf_counter() + duration_s
     async with httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=streams + 4)) as client:
         async def worker():
             while time.perf_counter() < deadline:
-                run.samples.append(await _one(client, url, body))
+                await _one(client, url, body, run.samples)
 
+        done = asyncio.Event()
+        poller = asyncio.create_task(_poll(client, url.split("/v1/")[0] + "/metrics", metrics, run, done)) \
+            if metrics else None
         start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(streams)))
-        run.wall_s = time.perf_counter() - start
+        workers = [asyncio.create_task(worker()) for _ in range(streams)]
+        _, running = await asyncio.wait(workers, timeout=None if drain else duration_s)
+        for task in running:  # the window closed: cut what still runs
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        run.wall_s = time.perf_counter() - start if drain else duration_s
+        done.set()
+        if poller:
+            await poller
 
 
 async def _open(url, body, rate: float, duration_s: float, run: LoadRun, timeout: float, seed: int):
@@ -165,8 +207,8 @@ async def _open(url, body, rate: float, duration_s: float, run: LoadRun, timeout
             if t > duration_s:
                 break
             await asyncio.sleep(max(0.0, start + t - time.perf_counter()))
-            tasks.append(asyncio.create_task(_one(client, url, body)))
-        run.samples.extend(await asyncio.gather(*tasks))
+            tasks.append(asyncio.create_task(_one(client, url, body, run.samples)))
+        await asyncio.gather(*tasks)  # open loop: every arrival is waited for (its latency is the point)
         run.wall_s = time.perf_counter() - start
 
 
@@ -183,11 +225,15 @@ def _run(coroutine):
 
 
 def closed_loop(base_url: str, model: str, streams: int, *, duration_s: float = 10.0, prompt: str = "Tell me a story.",
-                extra: dict | None = None, label: str = "", timeout: float = 300.0) -> LoadRun:
-    """`streams` requests always in flight for duration_s (a stream sends its next request when one ends)."""
+                extra: dict | None = None, label: str = "", timeout: float = 300.0, metrics: tuple = (),
+                drain: bool = False) -> LoadRun:
+    """`streams` requests always in flight for duration_s (a stream sends its next request when one ends); drain=True
+    waits for the last requests instead of cutting them; `metrics` names server gauges to poll meanwhile (their
+    peaks land in run.peaks)."""
     url = _check(base_url, streams, duration_s)
     run = LoadRun(label, "closed", int(streams))
-    _run(_closed(url, body_for(model, prompt, extra or {}), int(streams), duration_s, run, timeout))
+    _run(_closed(url, body_for(model, prompt, extra or {}), int(streams), duration_s, run, timeout, tuple(metrics),
+                 drain))
     return run
 
 
@@ -231,7 +277,7 @@ def plot_runs(runs_by_label: dict[str, list[LoadRun]], title: str = "Throughput 
         ax_itl.plot(xs, [r.itl["p99"] * 1e3 for r in runs], marker="s", color=colour, label=f"{label} p99")
     ax_tp.set(title="Throughput", xlabel="streams in flight (closed loop)", ylabel="generated tokens per second")
     ax_lat.set(title="Request latency", xlabel="streams in flight (closed loop)", ylabel="seconds")
-    ax_itl.set(title="Gap between streamed tokens", xlabel="streams in flight (closed loop)", ylabel="milliseconds")
+    ax_itl.set(title="Gap between streamed chunks", xlabel="streams in flight (closed loop)", ylabel="milliseconds")
     levels = sorted({r.level for runs in runs_by_label.values() for r in runs})
     for ax in (ax_tp, ax_lat, ax_itl):
         ax.set_xscale("log", base=2)

@@ -98,7 +98,7 @@ def shell_line(argv: list[str]) -> str:
     """The command as you would type it in a terminal (`transformers serve ...` instead of `python -m ...`)."""
     if argv[: len(TRANSFORMERS_CLI)] == TRANSFORMERS_CLI:
         argv = ["transformers"] + argv[len(TRANSFORMERS_CLI):]
-    elif argv[:2] == [sys.executable, "-m"]:
+    elif len(argv) > 1 and argv[1] == "-m" and Path(argv[0]).name.startswith("python"):  # also an engine's own venv
         argv = ["python", "-m"] + argv[2:]
     return shlex.join(argv)
 
