@@ -7,11 +7,11 @@ import pytest
 
 from conftest import folded_solutions
 from qwen_course.exercises import (
-    check_base_url, check_deployment, check_guard_statuses, check_p95_doubling, check_thinking_off,
+    check_base_url, check_deployment, check_guard_statuses, check_kv_space, check_p95_doubling, check_thinking_off,
 )
 from qwen_course.serving import guard, plan_deployment
 
-SERVER = SimpleNamespace(port=8123)
+SERVER = SimpleNamespace(port=8123, model="m")
 
 
 def level(clients, p50, p95):
@@ -47,7 +47,8 @@ class Gateway:
 @pytest.fixture(scope="module")
 def recorded():
     """Every check result the folded solutions produce (they call their checks themselves) and the notebook's calls."""
-    calls = ["check_base_url", "check_thinking_off", "check_p95_doubling", "check_guard_statuses", "check_deployment"]
+    calls = ["check_base_url", "check_thinking_off", "check_kv_space", "check_p95_doubling", "check_guard_statuses",
+             "check_deployment"]
     results = []
 
     def recording(check):
@@ -56,7 +57,9 @@ def recorded():
             return results[-1]
         return call
 
-    ns = {"server": SERVER, "sequential": SEQUENTIAL, "gw": Gateway(), "auth": {"Authorization": "Bearer secret"},
+    from qwen_course import memory
+
+    ns = {"server": SERVER, "results": {"transformers serve": SEQUENTIAL}, "memory": memory, "gw": Gateway(), "auth": {"Authorization": "Bearer secret"},
           "ok_body": {"model": "m", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8},
           "plan_deployment": plan_deployment, "p": SimpleNamespace(model_path="m"), "messages": [],
           "client": SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=lambda **kw: None))),
@@ -70,7 +73,7 @@ def recorded():
 
 
 def test_every_folded_solution_passes_its_notebook_call(recorded):
-    assert len(recorded) == 11  # five notebook calls, five calls inside the solutions, the planner's command
+    assert len(recorded) == 13  # six notebook calls, six calls inside the solutions, the planner's command
     for result in recorded:
         passes(result)
 
@@ -79,7 +82,7 @@ def test_placeholders_are_not_answered_yet():
     for placeholder in (None, ...):
         for result in (check_base_url(placeholder, SERVER), check_thinking_off(placeholder),
                        check_p95_doubling(placeholder, SEQUENTIAL), check_guard_statuses(placeholder),
-                       check_deployment(placeholder)):
+                       check_deployment(placeholder), check_kv_space(placeholder)):
             assert result.passed is None and "not answered yet" in str(result)
 
 
@@ -101,6 +104,20 @@ def test_thinking_off():
     fails(check_thinking_off({"chat_template_kwargs": {"enable_thinking": "false"}}), "boolean False")
     fails(check_thinking_off({"chat_template_kwargs": {"thinking": False}}), "under the key 'chat_template_kwargs'")
     fails(check_thinking_off('{"chat_template_kwargs": {"enable_thinking": false}}'), "extra_body")
+
+
+def test_kv_space():
+    # Qwen3-0.6B keeps 114,688 bytes per token: 12 x 8,192 tokens are 10.5 GiB
+    passes(check_kv_space(11, "Qwen/Qwen3-0.6B", sequences=12, tokens=8192))
+    passes(check_kv_space(12.0, "Qwen/Qwen3-0.6B", sequences=12, tokens=8192))  # a little room is fine
+    fails(check_kv_space(10, "Qwen/Qwen3-0.6B", sequences=12, tokens=8192), "round up")
+    fails(check_kv_space(10.5, "Qwen/Qwen3-0.6B", sequences=12, tokens=8192), "not a whole number")
+    fails(check_kv_space(1, "Qwen/Qwen3-0.6B", sequences=12, tokens=8192), "one conversation's worth")
+    fails(check_kv_space(5, "Qwen/Qwen3-0.6B", sequences=12, tokens=8192), "is too little")
+    fails(check_kv_space(64, "Qwen/Qwen3-0.6B", sequences=12, tokens=8192), "far more than")
+    fails(check_kv_space("11", "Qwen/Qwen3-0.6B", sequences=12, tokens=8192), "a number of GiB")
+    # a hybrid model's fixed state per sequence counts too
+    passes(check_kv_space(4, "Qwen/Qwen3.5-9B", sequences=12, tokens=8192))  # 3.58 GiB with its state
 
 
 def test_p95_doubling():

@@ -1,4 +1,5 @@
-"""Checks for lesson 08 (serving and scaling): base URL, thinking off over HTTP, p95 doubling, the guard, a GPU plan."""
+"""Checks for lesson 08 (serving and scaling): base URL, thinking off over HTTP, KV-cache space, p95 doubling, the guard,
+a GPU plan."""
 
 from __future__ import annotations
 
@@ -46,6 +47,41 @@ def check_thinking_off(answer) -> CheckResult:
 
     return check("thinking off over HTTP", answer, verify,
                  "extra_body={'chat_template_kwargs': {...}}, as in the Qwen docs for vLLM and SGLang")
+
+
+def check_kv_space(answer, model: str = "Qwen/Qwen3-0.6B", sequences: int = 12, tokens: int = 8192) -> CheckResult:
+    """Medium: the VLLM_CPU_KVCACHE_SPACE (whole GiB) that holds `sequences` conversations of `tokens` tokens."""
+
+    def verify(gib):
+        import math
+        import numbers
+
+        from ..memory import cache_bytes, kv_bytes_per_token
+
+        need_bytes = cache_bytes(model, "bf16", tokens, sequences)  # K/V per token, plus a hybrid model's state
+        need = need_bytes / 2**30
+        expected = math.ceil(need)
+        if isinstance(gib, bool) or not isinstance(gib, numbers.Real):
+            return False, f"answer with a number of GiB (an int), got {gib!r}"
+        if gib != int(gib):
+            return False, (f"{gib} is not a whole number: vLLM stops at start-up on a fractional "
+                           f"VLLM_CPU_KVCACHE_SPACE; round {need:.2f} GiB up")
+        gib = int(gib)
+        per_token = kv_bytes_per_token(model)
+        if gib == math.floor(need) and gib < need:
+            return False, f"{gib} GiB holds only {gib * 2**30 // per_token:,} of the {sequences * tokens:,} tokens: round up"
+        one = math.ceil(need_bytes / sequences / 2**30)
+        if gib == one and sequences > 1 and gib < expected:
+            return False, f"{gib} GiB is one conversation's worth; {sequences} run at once"
+        if gib < expected:
+            return False, f"{sequences} x {tokens:,} tokens x {per_token:,} bytes need {need:.2f} GiB; {gib} is too little"
+        if gib > 2 * expected + 1:
+            return False, f"{gib} GiB works but reserves far more than the {need:.2f} GiB needed: RAM the model cannot use"
+        return True, (f"{sequences} x {tokens:,} tokens x {per_token:,} bytes = {need:.2f} GiB: "
+                      f"VLLM_CPU_KVCACHE_SPACE={gib}.")
+
+    return check("KV-cache space", answer, verify,
+                 "memory.kv_bytes_per_token(model) x sequences x tokens, in GiB (2**30), rounded up")
 
 
 def check_p95_doubling(answer, results) -> CheckResult:
