@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LIBRARIES = ("transformers", "peft", "trl", "accelerate", "torchao")
+LIBRARIES = ("transformers", "peft", "trl", "accelerate", "torchao", "sentence_transformers", "lm_eval")
 
 
 def sources() -> dict[str, str]:

@@ -20,7 +20,8 @@ LAYERS = {
     "facts and machine": {"hardware", "catalog", "memory", "precision"},
     "offline": {"offline"},
     "choosing": {"picker"},
-    "lessons": {"chat", "family", "quantization", "thinking", "vision", "finetune", "monitor", "serving", "tools"},
+    "lessons": {"chat", "family", "quantization", "thinking", "vision", "finetune", "monitor", "serving", "tools",
+                "retrieval", "evaluation"},
     "face": {"cli", "__main__", "doctor", "prefetch", "progress", "widgets", "notebook", "exercises"},
 }
 RANK = {unit: rank for rank, units in enumerate(LAYERS.values()) for unit in units}
