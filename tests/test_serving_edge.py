@@ -99,7 +99,7 @@ def test_gguf_exports_carry_template_and_eos_and_say_what_fell_back(stand_in, qu
     if weight_type:
         assert weight_type in info["types"] and info["fallbacks"] == 0
     else:  # hidden 64 is not a multiple of the 256-wide K-quant blocks: llama-quantize falls back, and says so
-        assert info["fallbacks"] > 0 and "Q4_K" not in info["types"]
+        assert 0 < info["fallbacks"] <= info["tensors"] and "Q4_K" not in info["types"]
 
 
 @needs("llama.cpp")
@@ -125,6 +125,29 @@ def test_onnx_export_generates(stand_in):
     out = serving.to_onnx(stand_in, "int4")
     result = serving.onnx_generate(out, new_tokens=8)
     assert result["new_tokens"] == 8 and result["prompt_tokens"] > 5 and result["ms_per_token"] > 0
+
+
+def test_gguf_header_is_read_without_gguf_py(tmp_path):
+    import struct
+
+    def text(value: str) -> bytes:
+        return struct.pack("<Q", len(value)) + value.encode()
+
+    kv = (text("general.architecture") + struct.pack("<I", 8) + text("qwen3")
+          + text("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 2) + text("a") + text("b")
+          + text("tokenizer.ggml.eos_token_id") + struct.pack("<II", 4, 151645)
+          + text("tokenizer.chat_template") + struct.pack("<I", 8) + text("{{ messages }}"))
+    tensors = b"".join(text(f"t{i}") + struct.pack("<IQQIQ", 2, 64, 64, kind, 0) for i, kind in enumerate((8, 8, 0)))
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 3, 4) + kv + tensors)
+    (tmp_path / "m.fallbacks.txt").write_text("WARNING: 2 of 3 tensor(s) required fallback quantization\n")
+    info = serving.gguf_summary(path)
+    assert info["types"] == {"Q8_0": 2, "F32": 1} and info["tensors"] == 3 and info["template"]
+    assert info["general.architecture"] == "qwen3" and info["tokenizer.ggml.eos_token_id"] == 151645
+    assert info["fallbacks"] == 2
+    (tmp_path / "x.gguf").write_bytes(b"GGML0000")
+    with pytest.raises(ValueError, match="not a GGUF file"):
+        serving.gguf_summary(tmp_path / "x.gguf")
 
 
 def test_exports_refuse_bad_types_and_missing_engines(tmp_path, stand_in):
