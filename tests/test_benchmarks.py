@@ -43,3 +43,33 @@ def test_a_failing_tool_shows_its_error():
     llama = load("llama_cpp")
     with pytest.raises(RuntimeError, match="failed"):
         llama.run(["python3", "-c", "import sys; sys.exit('no such model')"])
+
+
+def test_route_vs_llama_cpp_results_agree_with_themselves_and_the_readme():
+    """The committed same-run comparison: ratios are the medians' ratios, medians of the rounds, and the README quotes them."""
+    import statistics
+
+    report = json.loads((ROOT / "benchmarks/results/qwen3-0.6b-route-vs-llama-cpp/cpu_route_vs_llama_cpp.json").read_text())
+    for name, values in report["all_rounds"].items():
+        assert report["decode_tok_s"][name] == pytest.approx(statistics.median(values), abs=0.01)
+    medians, route = report["decode_tok_s"], report["pick"]["route"]
+    q8 = medians["llama.cpp Q8_0"]
+    assert report["pick_vs_llama_cpp_q8_0"] == pytest.approx(medians[f"{route} generate"] / q8, abs=0.001)
+    assert report["fastest_route"] == max(("fp32", "bf16", "ao-dynamic-int8"), key=lambda r: medians[f"{r} generate"])
+    readme = (ROOT / "README.md").read_text()
+    assert f"| llama.cpp Q8_0 (llama-bench) | {q8:.1f} | 1.00 |" in readme
+    assert f"`generate` | {medians[f'{route} generate']:.1f} | {report['pick_vs_llama_cpp_q8_0']:.2f} |" in readme
+
+
+def test_route_vs_llama_cpp_decode_timers_run_on_a_tiny_model():
+    """Both timers of the comparison return a positive speed on a 1-layer Qwen3 (no llama.cpp needed)."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    bench = load("cpu_route_vs_llama_cpp")
+    config = Qwen3Config(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=16)
+    model = Qwen3ForCausalLM(config).eval()
+    ids = torch.randint(0, 128, (1, 8), generator=torch.Generator().manual_seed(0))
+    assert bench.decode_generate(model, ids, 4) > 0
+    assert bench.decode_loop(model, ids, 4) > 0
