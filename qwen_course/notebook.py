@@ -13,7 +13,7 @@ if importlib.util.find_spec("qwen_course") is None:
     if (repo / "qwen_course").is_dir():  # a clone that was not pip-installed
         sys.path.insert(0, str(repo))
     else:  # Colab / Kaggle: install the course next to the preinstalled torch
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "qwen-course[quant] @ git+{repository}@{branch}"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "qwen-course[{extras}] @ git+{repository}@{branch}"], check=True)
 import qwen_course.notebook
 qwen_course.notebook.banner()'''
 
@@ -23,7 +23,14 @@ def repository() -> dict:
     return load_json("course.json")
 
 
-SETUP_CELL = _SETUP.format(**repository())
+def setup_cell(notebook: str | None = None) -> str:
+    """The setup cell of one notebook: Colab/Kaggle install the course with the extras its lesson imports."""
+    repo = repository()
+    extras = repo["extras"].get(notebook or "", repo["extras"]["default"])
+    return _SETUP.format(repository=repo["repository"], branch=repo["branch"], extras=",".join(extras))
+
+
+SETUP_CELL = setup_cell()  # the notebooks without extra packages (lessons 09 and 11 add theirs)
 
 
 def badges(notebook: str) -> str:

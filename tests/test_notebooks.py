@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from conftest import notebook_paths, notebook_text
-from qwen_course.notebook import SETUP_CELL
+from qwen_course.notebook import setup_cell
 
 NOTEBOOKS = notebook_paths()
 IDS = [p.stem for p in NOTEBOOKS]
@@ -42,7 +42,30 @@ def test_parameters_then_setup(path):
     first, second = code_cells(nb)[:2]
     assert "parameters" in first.metadata.get("tags", []), "first code cell must be tagged 'parameters'"
     assert re.search(r'^MODEL = "auto"', first.source, re.M), "parameters cell must define MODEL = \"auto\""
-    assert second.source.strip() == SETUP_CELL.strip(), "second code cell must be qwen_course.notebook.SETUP_CELL"
+    assert second.source.strip() == setup_cell(path.name).strip(), "second code cell must be qwen_course.notebook.setup_cell(name)"
+
+
+# What a notebook imports from an optional extra must be in the extras its setup cell installs on Colab/Kaggle.
+EXTRA_OF = {"torchao": "quant", "optimum": "quant", "bitsandbytes": "quant", "llguidance": "tools", "mcp": "tools",
+            "jsonschema": "tools", "sentence_transformers": "retrieval", "faiss": "retrieval", "lm_eval": "retrieval"}
+LESSON_EXTRAS = {"qwen_course.tools": "tools", "qwen_course.retrieval": "retrieval", "qwen_course.evaluation": "retrieval"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_setup_cell_installs_what_the_lesson_imports(path):
+    import ast
+
+    nb = nbformat.read(path, as_version=4)
+    needed = set()
+    for cell in code_cells(nb)[2:]:
+        tree = ast.parse("\n".join(l for l in cell.source.splitlines() if not l.lstrip().startswith(("%", "!"))))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            for name in names:
+                needed |= {EXTRA_OF.get(name.split(".")[0])} | {LESSON_EXTRAS.get(".".join(name.split(".")[:2]))}
+    installed = re.search(r"qwen-course\[([a-z,]+)\]", code_cells(nb)[1].source).group(1).split(",")
+    assert needed - {None} <= set(installed), f"{path.name} imports {sorted(needed - {None})}, installs [{installed}]"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)

@@ -14,7 +14,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qwen_course.notebook import SETUP_CELL, badges  # noqa: E402
+from qwen_course.notebook import badges, setup_cell  # noqa: E402
 
 BADGE_MARK = "[![Open in Colab]"
 
@@ -26,7 +26,7 @@ def synced(nb, name: str):
     rest = "\n".join(lines[1:]).strip("\n")
     title.source = f"{lines[0]}\n\n{badges(name)}\n\n{rest}".rstrip("\n")
     code = [c for c in nb.cells if c.cell_type == "code"]
-    code[1].source = SETUP_CELL
+    code[1].source = setup_cell(name)
     for cell in code:
         cell.outputs, cell.execution_count = [], None
         cell.metadata.pop("execution", None)
