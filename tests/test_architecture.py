@@ -21,7 +21,7 @@ LAYERS = {
     "offline": {"offline"},
     "choosing": {"picker"},
     "lessons": {"chat", "family", "quantization", "thinking", "vision", "finetune", "monitor", "serving", "tools",
-                "retrieval", "evaluation"},
+                "retrieval", "evaluation", "rl"},
     "face": {"cli", "__main__", "doctor", "prefetch", "progress", "widgets", "notebook", "exercises"},
 }
 RANK = {unit: rank for rank, units in enumerate(LAYERS.values()) for unit in units}

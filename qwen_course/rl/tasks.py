@@ -1,0 +1,62 @@
+"""Arithmetic questions with one checkable answer, split into training and held-out prompts the way the trained
+stand-in's corpus splits them (a hash of "op|a|b"), so GRPO never trains on a question the evaluation asks.
+
+Rows have the columns GRPOTrainer reads: `prompt` (a conversation), `answer` and `thinking` for the rewards, `key`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+QUESTIONS = {
+    "+": ("What is {a} + {b}?", "Compute {a} + {b}.", "How much is {a} plus {b}?", "{a} + {b} = ?"),
+    "-": ("What is {a} - {b}?", "Compute {a} - {b}.", "How much is {a} minus {b}?", "{a} - {b} = ?"),
+    "*": ("What is {a} * {b}?", "Compute {a} * {b}.", "How much is {a} times {b}?", "{a} * {b} = ?"),
+}
+VALUE = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+OPS = {"add": "+", "sub": "-", "mul": "*"}
+HELDOUT_SHARE = 0.03  # the trained stand-in's corpus holds out 3 % of all (op, a, b) keys
+
+
+def is_heldout(key: str, share: float = HELDOUT_SHARE) -> bool:
+    """Whether a question's key is in the held-out split (sha256 of the key, independent of any seed)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32 < share
+
+
+MAX_DIGITS = 2  # the trained stand-in's in-head domain: operands of one or two digits
+
+
+def operands(rng: random.Random, op: str) -> tuple[int, int]:
+    """The trained stand-in's domain: sums and differences of numbers below 100 (a >= b, two digits more often),
+    products of 2..9 by 2..19."""
+    if op == "*":
+        a, b = rng.randint(2, 9), rng.randint(2, 19)
+        return (a, b) if rng.random() < 0.5 else (b, a)
+
+    def one() -> int:
+        n = rng.choices(range(1, MAX_DIGITS + 1), weights=range(1, MAX_DIGITS + 1))[0]
+        return rng.randint(0 if n == 1 else 10 ** (n - 1), 10**n - 1)
+
+    a, b = one(), one()
+    return (max(a, b), min(a, b)) if op == "-" else (a, b)
+
+
+def arithmetic_rows(task: str = "sub", n: int = 64, split: str = "train", thinking: bool = False,
+                    seed: int = 0) -> list[dict]:
+    """`n` distinct questions of one task ("add", "sub", "mul") from one split ("train" or "heldout"), seeded."""
+    if task not in OPS or split not in ("train", "heldout"):
+        raise ValueError(f"task is one of {sorted(OPS)} and split 'train' or 'heldout', not {task!r}, {split!r}")
+    op, rng, rows, seen = OPS[task], random.Random(f"{task}|{split}|{seed}"), [], set()
+    for _ in range(200 * n + 10_000):
+        a, b = operands(rng, op)
+        key = f"{op}|{a}|{b}"
+        if key in seen or is_heldout(key) != (split == "heldout"):
+            continue
+        seen.add(key)
+        question = rng.choice(QUESTIONS[op]).format(a=a, b=b)
+        rows.append({"prompt": [{"role": "user", "content": question}], "answer": str(VALUE[op](a, b)),
+                     "thinking": thinking, "key": key, "task": task})  # fmt: skip
+        if len(rows) == n:
+            return rows
+    raise ValueError(f"only {len(rows)} distinct {split} questions of {task!r} found; ask for fewer")
