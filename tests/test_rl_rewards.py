@@ -33,6 +33,11 @@ def test_misplaced_tags_are_not_ok(text):
     assert not read(text).tags_ok
 
 
+def test_an_unclosed_block_answers_nothing():
+    assert read("<think>\n42 - 15 = 27.") == rl.Reply("42 - 15 = 27.", "", False)
+    assert correctness_reward(completions=["<think>\n42 - 15 = 27."], answer=["27"]) == [0.0]
+
+
 def test_conversational_completions_and_split_reasoning():
     message = [{"role": "assistant", "content": "42 - 15 = 27."}]
     assert read(message).answer == "42 - 15 = 27." and read(message).thinking is None
@@ -189,3 +194,17 @@ def test_grpo_memory_parts():
     assert big.total_bytes > without.total_bytes
     longer = rl.grpo_memory("Qwen/Qwen3.5-4B", use_vllm=False, completion_tokens=4096)
     assert longer.total_bytes > without.total_bytes
+
+
+def test_the_split_agrees_with_the_trained_stand_ins_corpus():
+    """Training never drew a held-out prompt of this lesson: the rule is the trained stand-in's own (when installed)."""
+    corpus = pytest.importorskip("qwen_course.offline.trained.corpus")
+    import random
+
+    rng = random.Random(0)
+    for op in "+-*":
+        for _ in range(300):
+            chat = corpus.arithmetic(rng, op, False)
+            assert rl.is_heldout(chat.key) == corpus.heldout(chat), chat.key
+    rows = rl.arithmetic_rows("sub", 60, "heldout")
+    assert all(r["key"].split("|")[0] == "-" for r in rows)

@@ -130,7 +130,7 @@ def compare(*scores: Score) -> _Rows:
 
 def side_by_side(before: Score, after: Score, n: int = 8, width: int = 40) -> _Rows:
     """The first `n` prompts with the reference and both completions, and whether each parses to the right answer."""
-    cut = lambda s: (s if len(s) <= width else s[: width - 1] + "…").replace("\n", " ⏎ ")
+    cut = lambda s: (s if len(s) <= width else s[: width - 1] + "…").replace("\n", "⏎")
     mark = lambda text, ref: "right" if final_answer(read(text).answer) == ref else "wrong"
     rows = [(p, ref, cut(b) or "(empty)", mark(b, ref), cut(a) or "(empty)", mark(a, ref))
             for p, ref, b, a in zip(before.prompts, before.answers, before.completions, after.completions)][:n]
@@ -153,9 +153,10 @@ def group_advantages(rewards: list[float], group_size: int, scale: bool = True) 
 
 def reward_curve(log_history: list[dict]) -> dict[str, list[tuple[int, float]]]:
     """(step, value) series from a GRPOTrainer's log_history: the total "reward", each reward function's mean
-    (`rewards/<name>/mean`), "completion length" and "zero-std groups" (groups with nothing to learn from)."""
+    (`rewards/<name>/mean`), "completion length", "clipped" (cut off at the token limit) and "zero-std groups"
+    (groups with nothing to learn from)."""
     names = {"reward": "reward", "completions/mean_length": "completion length",
-             "frac_reward_zero_std": "zero-std groups"}
+             "completions/clipped_ratio": "clipped", "frac_reward_zero_std": "zero-std groups"}
     curves: dict[str, list[tuple[int, float]]] = {}
     for entry in log_history:
         if "reward" not in entry or "step" not in entry:
@@ -174,7 +175,7 @@ def plot_reward_curve(log_history: list[dict], title: str = "GRPO: reward per st
     curves = reward_curve(log_history)
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.4))
     for name, points in curves.items():
-        if name in ("completion length", "zero-std groups"):
+        if name in ("completion length", "clipped", "zero-std groups"):
             continue
         steps, values = zip(*points)
         left.plot(steps, values, "o-" if name == "reward" else "-", label=name, lw=2 if name == "reward" else 1)

@@ -45,12 +45,16 @@ def text_of(completion) -> tuple[str, str | None]:
 
 def read(completion) -> Reply:
     """Split a completion into thinking and answer; tags are ok with one closed block first (Qwen3.5 prefills the
-    `<think>` opener, so a completion may start inside the block) or no tags at all."""
+    `<think>` opener, so a completion may start inside the block) or no tags at all. An unclosed block answers
+    nothing."""
     text, reasoning = text_of(completion)
     if reasoning is not None:
         return Reply(reasoning.strip(), text.strip(), THINK_OPEN not in text and THINK_CLOSE not in text)
     if THINK_CLOSE not in text:
-        return Reply(None, text.strip(), THINK_OPEN not in text)
+        head, opened, rest = text.partition(THINK_OPEN)
+        if opened:  # a block that never closed (cut off): all of it is thinking, nothing was answered
+            return Reply(rest.strip(), "", False)
+        return Reply(None, text.strip(), True)
     head, _, answer = text.partition(THINK_CLOSE)
     opened = head.lstrip().startswith(THINK_OPEN)
     thinking = head.lstrip()[len(THINK_OPEN):] if opened else head

@@ -16,7 +16,7 @@ QUESTIONS = {
 }
 VALUE = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 OPS = {"add": "+", "sub": "-", "mul": "*"}
-HELDOUT_SHARE = 0.03  # the trained stand-in's corpus holds out 3 % of all (op, a, b) keys
+HELDOUT_SHARE = 0.05  # the trained stand-in's corpus holds out 5 % of all (op, a, b) keys
 
 
 def is_heldout(key: str, share: float = HELDOUT_SHARE) -> bool:
@@ -24,21 +24,13 @@ def is_heldout(key: str, share: float = HELDOUT_SHARE) -> bool:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32 < share
 
 
-MAX_DIGITS = 2  # the trained stand-in's in-head domain: operands of one or two digits
-
-
 def operands(rng: random.Random, op: str) -> tuple[int, int]:
-    """The trained stand-in's domain: sums and differences of numbers below 100 (a >= b, two digits more often),
-    products of 2..9 by 2..19."""
+    """The trained stand-in's domain: sums and differences of numbers below 100 (a >= b; two-digit operands 85 % of
+    the time), products of 2..9 by 2..19."""
     if op == "*":
         a, b = rng.randint(2, 9), rng.randint(2, 19)
         return (a, b) if rng.random() < 0.5 else (b, a)
-
-    def one() -> int:
-        n = rng.choices(range(1, MAX_DIGITS + 1), weights=range(1, MAX_DIGITS + 1))[0]
-        return rng.randint(0 if n == 1 else 10 ** (n - 1), 10**n - 1)
-
-    a, b = one(), one()
+    a, b = (rng.randint(10, 99) if rng.random() < 0.85 else rng.randint(0, 9) for _ in range(2))
     return (max(a, b), min(a, b)) if op == "-" else (a, b)
 
 
