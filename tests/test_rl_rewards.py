@@ -181,6 +181,8 @@ def test_score_generates_with_a_real_model_in_the_stated_mode():
     assert tok.padding_side == "right" or tok.padding_side == "left"  # restored, whatever it was
     again = rl.score(model, tok, rows, thinking=False, label="random", max_new_tokens=5)
     assert again.completions == result.completions  # greedy: the same completions twice
+    rates = rl.pass_rates(model, tok, rows, thinking=False, samples=2, max_new_tokens=3, temperature=1.0, top_k=0)
+    assert rates == [0.0, 0.0, 0.0]  # random weights never write the answer line
 
 
 # memory ------------------------------------------------------------------------------------------------------------------

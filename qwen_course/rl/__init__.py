@@ -5,7 +5,8 @@ Importing this package does not import torch.
 """
 
 from .measure import (
-    Score, compare, complete, first_last, group_advantages, plot_reward_curve, reward_curve, score, side_by_side,
+    Score, compare, complete, first_last, group_advantages, pass_rates, plot_reward_curve, reward_curve, score,
+    side_by_side,
 )
 from .rewards import (
     REWARDS, Reply, correctness_reward, final_answer, format_reward, length_penalty, length_reward, number_reward,
@@ -15,8 +16,8 @@ from .sizing import grpo_memory
 from .tasks import HELDOUT_SHARE, OPS, arithmetic_rows, is_heldout
 
 __all__ = [
-    "Score", "compare", "complete", "first_last", "group_advantages", "plot_reward_curve", "reward_curve", "score",
-    "side_by_side",
+    "Score", "compare", "complete", "first_last", "group_advantages", "pass_rates", "plot_reward_curve",
+    "reward_curve", "score", "side_by_side",
     "REWARDS", "Reply", "correctness_reward", "final_answer", "format_reward", "length_penalty", "length_reward",
     "number_reward", "read", "text_of",
     "grpo_memory",

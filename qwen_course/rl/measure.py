@@ -104,6 +104,17 @@ def score(model, tokenizer, rows: list[dict], thinking: bool, label: str, max_ne
                  [r["prompt"][-1]["content"] for r in rows])
 
 
+def pass_rates(model, tokenizer, rows: list[dict], thinking: bool, samples: int = 8, max_new_tokens: int = 16,
+               **generate_kwargs) -> list[float]:
+    """Share of `samples` sampled completions per row whose final answer is right (sampling settings in
+    `generate_kwargs`): 0 or 1 means every group of that prompt agrees, and GRPO learns nothing from it."""
+    messages = [r["prompt"] for r in rows for _ in range(samples)]
+    texts, _, _ = complete(model, tokenizer, messages, thinking, max_new_tokens, batch_size=8 * samples,
+                           **({"do_sample": True} | generate_kwargs))
+    right = correctness_reward(completions=texts, answer=[str(r["answer"]) for r in rows for _ in range(samples)])
+    return [sum(right[i * samples:(i + 1) * samples]) / samples for i in range(len(rows))]
+
+
 class _Rows:
     """A small table: a title, a header and rows, as HTML in Jupyter and text elsewhere."""
 
