@@ -110,7 +110,7 @@ def test_training_and_heldout_prompts_are_disjoint_and_seeded():
     assert rl.arithmetic_rows("sub", 200, "train") == train
     for row in train + held:
         _, a, b = row["key"].split("|")
-        assert int(a) >= int(b) and int(row["answer"]) == int(a) - int(b) and int(a) < 100
+        assert int(a) >= int(b) >= 10 and int(row["answer"]) == int(a) - int(b) and int(a) < 100
         assert row["prompt"][0]["role"] == "user" and a in row["prompt"][0]["content"]
 
 

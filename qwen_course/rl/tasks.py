@@ -16,21 +16,23 @@ QUESTIONS = {
 }
 VALUE = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 OPS = {"add": "+", "sub": "-", "mul": "*"}
-HELDOUT_SHARE = 0.05  # the trained stand-in's corpus holds out 5 % of all (op, a, b) keys
+HELDOUT_SHARE = 0.05  # the trained stand-in's corpus holds out 5 % of all (op, a, b) keys ...
+HELDOUT_SHARE_BY_OP = {"*": 0.15}  # ... and 15 % of the products
 
 
-def is_heldout(key: str, share: float = HELDOUT_SHARE) -> bool:
-    """Whether a question's key is in the held-out split (sha256 of the key, independent of any seed)."""
+def is_heldout(key: str, share: float | None = None) -> bool:
+    """Whether a question's key ("-|42|15") is in the held-out split: sha256 of the key, independent of any seed;
+    products have few operand pairs, so more of them are held out (as in the trained stand-in's corpus)."""
+    share = share if share is not None else HELDOUT_SHARE_BY_OP.get(key.split("|")[0], HELDOUT_SHARE)
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32 < share
 
 
 def operands(rng: random.Random, op: str) -> tuple[int, int]:
-    """The trained stand-in's domain: sums and differences of numbers below 100 (a >= b; two-digit operands 85 % of
-    the time), products of 2..9 by 2..19."""
+    """The trained stand-in's domain: sums and differences of two-digit numbers (a >= b), products of 2..9 by
+    10..19."""
     if op == "*":
-        a, b = rng.randint(2, 9), rng.randint(2, 19)
-        return (a, b) if rng.random() < 0.5 else (b, a)
-    a, b = (rng.randint(10, 99) if rng.random() < 0.85 else rng.randint(0, 9) for _ in range(2))
+        return rng.randint(2, 9), rng.randint(10, 19)
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
     return (max(a, b), min(a, b)) if op == "-" else (a, b)
 
 
