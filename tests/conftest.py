@@ -148,3 +148,12 @@ def image_count(nb) -> int:
 def run_notebook():
     """`run_notebook("04", MAX_NEW_TOKENS=8)` -> {"nb", "path", "seconds"}."""
     return execute_notebook
+
+
+def pytest_collection_modifyitems(items):
+    """A test that executes a notebook is slow, marked or not: `-m "not slow"` must never time a notebook (CI runs the
+    fast tests while the inference engines build in the background, and the notebooks after, on a quiet machine)."""
+    for item in items:
+        runs_a_notebook = "run_notebook" in getattr(item, "fixturenames", ()) or item.nodeid.split("::")[0].endswith(".ipynb")
+        if runs_a_notebook and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
