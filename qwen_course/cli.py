@@ -1,4 +1,4 @@
-"""The `qwen-course` command: doctor, models, estimate, pick, prefetch, offline build, engine. `--json`: one object."""
+"""The `qwen-course` command: doctor, models, estimate, pick, prefetch, offline build/train, engine. `--json`: one object."""
 
 from __future__ import annotations
 
@@ -53,8 +53,7 @@ def tokens(minimum: int):
     def parse(text: str) -> int:
         value = _number(text, int)
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r}: must be {minimum} or more"
-                                             + (" (0 means weights only, no KV cache)" if minimum == 0 else ""))
+            raise argparse.ArgumentTypeError(f"{text!r}: must be {minimum} or more" + (" (0 means weights only, no KV cache)" if minimum == 0 else ""))
         return value
     return parse
 
@@ -81,6 +80,7 @@ def _emit(args, data, text: str) -> None:
 
 def cmd_models(args) -> None:
     from . import catalog
+    from ._display import text_table
 
     rows = []
     for c in catalog.checkpoints(args.task):
@@ -89,8 +89,6 @@ def cmd_models(args) -> None:
                      "parameters": count.total, "active_parameters": count.active if c.is_moe else count.total,
                      "context": c.context, "context_max": c.context_max, "tasks": list(c.tasks),
                      "thinking": c.thinking, "license": c.license})
-    from ._display import text_table
-
     table = text_table([(r["model_id"], f"{r['parameters'] / 1e9:.2f}B", r["release"], r["context"], ",".join(r["tasks"]))
                         for r in rows], header=("model", "params", "released", "context", "tasks"))
     _emit(args, {"models": rows}, table)
@@ -185,11 +183,11 @@ def cmd_prefetch(args) -> None:
 def cmd_offline(args) -> None:
     from . import offline
 
-    if args.action != "build":
-        raise CliError(f"unknown offline action {args.action!r}; use: offline build")
-    paths = offline.build_all()
-    data = {"models": {k: str(v) for k, v in paths.items()}}
-    _emit(args, data, "\n".join(f"{k:12s} {v}" for k, v in data["models"].items()))
+    if args.action == "train" and args.out and os.path.isfile(os.path.expanduser(args.out)):
+        raise CliError(f"--out {args.out}: is a file, not a folder")
+    data = (offline.train(args.out, args.steps or 0, not args.no_measure, lambda x: print(x, file=sys.stderr))
+            if args.action == "train" else {"models": {k: str(v) for k, v in offline.build_all().items()}})
+    _emit(args, data, "\n".join(f"{k:13s} {v}" for k, v in data.get("models", data).items()))  # progress: stderr
 
 
 def cmd_progress(args) -> None:
@@ -272,8 +270,11 @@ def parser() -> argparse.ArgumentParser:
     command("progress", cmd_progress, "which exercises pass in your executed notebooks").add_argument(
         "--notebooks", type=nonempty, default=None,
         help="folder with your saved notebooks (default: ./notebooks from the course root, else this folder)")
-    off = command("offline", cmd_offline, "build the tiny offline stand-in models")
-    off.add_argument("action", choices=("build",))
+    off = command("offline", cmd_offline, "build the tiny offline stand-ins, or train the trained one again")
+    off.add_argument("action", choices=("build", "train"))
+    off.add_argument("--steps", type=tokens(1), help="train: optimizer steps (default: one pass over the chats)")
+    off.add_argument("--out", type=nonempty, metavar="DIR", help="train: write here (default: the shipped checkpoint)")
+    off.add_argument("--no-measure", action="store_true", help="train: skip the int8 and temperature measurements")
     eng = command("engine", cmd_engine, "install or check inference engines (vLLM, llama.cpp, ONNX Runtime)")
     eng.add_argument("action", choices=("install", "status"))
     eng.add_argument("name", nargs="*", metavar="NAME", help="what to install: vllm, llama.cpp, onnxruntime")

@@ -87,7 +87,7 @@ def test_offline_build_json():
     assert code == 0, err
     assert set(json.loads(out)["models"]) == {"qwen2.5", "qwen3", "qwen3-moe", "qwen2.5-vl", "qwen3-vl", "qwen3.5",
                                               "qwen3.5-small", "qwen3.5-moe", "qwen3.6", "qwen3.6-moe",
-                                              "qwen3-embedding", "qwen3-reranker"}
+                                              "qwen3-embedding", "qwen3-reranker", "qwen3-trained"}
 
 
 def test_doctor_measure_cpu_caches_before_reporting(monkeypatch, capsys):
@@ -121,6 +121,8 @@ BAD = {
     ("prefetch", "--memory-gb"): ["0", "nan"],
     ("progress", "--notebooks"): ["/no/such/folder", ""],
     ("offline", "action"): ["rebuild"],
+    ("offline", "--steps"): ["0", "-1", "abc", "", "1.5"],
+    ("offline", "--out"): ["", "/etc/hostname"],
 }
 DESCRIBED = ["--device", "cuda", "--memory-gb", "16"]
 
@@ -128,7 +130,7 @@ DESCRIBED = ["--device", "cuda", "--memory-gb", "16"]
 def argv_for(command, option, value):
     if option in ("model", "action"):
         return [command, value]
-    base = {"estimate": [command, "Qwen/Qwen3-8B"]}.get(command, [command])
+    base = {"estimate": [command, "Qwen/Qwen3-8B"], "offline": [command, "train"]}.get(command, [command])
     extra = DESCRIBED if command == "pick" and option not in ("--device", "--memory-gb") else []
     if option == "--compute-capability":
         extra = DESCRIBED

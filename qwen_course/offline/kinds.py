@@ -84,6 +84,12 @@ def _hybrid(name: str, stands_in_for: str, template: str, moe: bool, tied: bool,
 # "yes"/"no" logits). Neither is a chat model, so neither has recommended sampling. offline/retrieval.py writes the
 # embedder's sentence-transformers files and its tokenizer's end-of-text suffix.
 RETRIEVAL = dict(TINY, head_dim=32, max_position_embeddings=32768, rope_theta=1e6, tie_word_embeddings=True)
+# The trained stand-in (offline/trained): a Qwen3 three times wider and twice as deep as the random one, trained on the
+# course's synthetic chats; the real 151,936-row vocabulary, of which only the rows the corpus uses are non-zero.
+# rope_theta 1e4, not Qwen3's 1e6: a 48-wide head at 1e6 has only about 5 rotary pairs that tell offsets 2 and 4 apart,
+# and the arithmetic traces need exactly that (a run at 1e6 copied digits from the neighbouring column).
+TRAINED = dict(TINY, hidden_size=192, intermediate_size=512, num_hidden_layers=4, head_dim=48,
+               max_position_embeddings=40960, rope_theta=1e4, tie_word_embeddings=True)
 
 
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
@@ -142,6 +148,10 @@ KINDS = {
                            QWEN3_5_THINKING_SAMPLING),
     "qwen3.6": _hybrid("qwen3.6", "Qwen/Qwen3.6-27B", "qwen3_6", False, False, QWEN3_5_THINKING_SAMPLING),
     "qwen3.6-moe": _hybrid("qwen3.6-moe", "Qwen/Qwen3.6-35B-A3B", "qwen3_6", True, False, QWEN3_5_THINKING_SAMPLING),
+    "qwen3-trained": Kind(
+        name="qwen3-trained", family="Qwen3", stands_in_for="Qwen/Qwen3-0.6B", architecture="Qwen3ForCausalLM",
+        model_type="qwen3", flavour="qwen3", template="qwen3", sampling=QWEN3_THINKING_SAMPLING, config=TRAINED,
+    ),
     "qwen3-embedding": Kind(
         name="qwen3-embedding", family="Qwen3-Embedding", stands_in_for="Qwen/Qwen3-Embedding-0.6B",
         architecture="Qwen3Model", model_type="qwen3", flavour="qwen3", template="qwen3", sampling={}, config=RETRIEVAL,
