@@ -114,6 +114,15 @@ def test_training_and_heldout_prompts_are_disjoint_and_seeded():
         assert row["prompt"][0]["role"] == "user" and a in row["prompt"][0]["content"]
 
 
+def test_comparisons_answer_the_larger_number():
+    rows = rl.arithmetic_rows("compare", 30, "train")
+    for row in rows:
+        _, a, b = row["key"].split("|")
+        assert row["key"].startswith("cmp|") and a != b and 100 <= int(a) <= 999 and row["answer"] == str(max(int(a), int(b)))
+    assert correctness_reward(completions=[f"{rows[0]['answer']} is larger."], answer=[rows[0]["answer"]]) == [1.0]
+    assert format_reward(completions=["468 is larger.", "468 is larger. 287"], thinking=[False, False]) == [1.0, 0.0]
+
+
 def test_prompt_set_bad_inputs():
     with pytest.raises(ValueError):
         rl.arithmetic_rows("div")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 BOXED = re.compile(r"\\boxed\{\s*(-?[\d,]*\d)\s*\}")
 NUMBER = re.compile(r"-?\d[\d,]*")
-ANSWER_LINE = re.compile(r"(?:[^=]*=\s*)?(-?[\d,]*\d)\s*\.?")  # "81 - 34 = 47." or "47": one equation
+ANSWER_LINE = re.compile(r"(?:[^=]*=\s*)?(-?[\d,]*\d)(?: is larger)?\s*\.?")  # "81 - 34 = 47.", "47", "927 is larger."
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def read(completion) -> Reply:
 
 def final_answer(text: str) -> str | None:
     """The number a reply commits to: the last `\\boxed{}` if any, else the result on the answer's last line
-    ("a - b = c." or a bare "c"); None when that line is not such an answer."""
+    ("a - b = c.", a bare "c", or "c is larger."); None when that line is not such an answer."""
     boxed = BOXED.findall(text)
     if boxed:
         return boxed[-1].replace(",", "")

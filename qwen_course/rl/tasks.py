@@ -14,8 +14,9 @@ QUESTIONS = {
     "-": ("What is {a} - {b}?", "Compute {a} - {b}.", "How much is {a} minus {b}?", "{a} - {b} = ?"),
     "*": ("What is {a} * {b}?", "Compute {a} * {b}.", "How much is {a} times {b}?", "{a} * {b} = ?"),
 }
-VALUE = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
-OPS = {"add": "+", "sub": "-", "mul": "*"}
+QUESTIONS["cmp"] = ("Which is larger, {a} or {b}?", "Which number is bigger: {a} or {b}?")
+VALUE = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "cmp": max}
+OPS = {"add": "+", "sub": "-", "mul": "*", "compare": "cmp"}  # compare: the larger of two three-digit numbers
 HELDOUT_SHARE = 0.05  # the trained stand-in's corpus holds out 5 % of all (op, a, b) keys ...
 HELDOUT_SHARE_BY_OP = {"*": 0.15}  # ... and 15 % of the products
 
@@ -29,9 +30,12 @@ def is_heldout(key: str, share: float | None = None) -> bool:
 
 def operands(rng: random.Random, op: str) -> tuple[int, int]:
     """The trained stand-in's domain: sums and differences of two-digit numbers (a >= b), products of 2..9 by
-    10..19."""
+    10..19, comparisons of two different three-digit numbers."""
     if op == "*":
         return rng.randint(2, 9), rng.randint(10, 19)
+    if op == "cmp":
+        a, b = rng.randint(100, 999), rng.randint(100, 999)
+        return (a, b) if a != b else operands(rng, op)
     a, b = rng.randint(10, 99), rng.randint(10, 99)
     return (max(a, b), min(a, b)) if op == "-" else (a, b)
 
