@@ -26,6 +26,8 @@ def path_for(name: str) -> Path:
 def _fingerprint(spec: Kind) -> str:
     """What a build depends on: the recipe, the template text, the seed and the tokenizer recipe."""
     extra = recipe(spec.name, spec.config)  # only kinds with extra files: the others keep their fingerprint
+    if spec.name in TRAINED:
+        extra = (*extra, TRAINED[spec.name]()["sha256"])  # a retrained checkpoint rebuilds the folder
     return fingerprint(asdict(spec), chat_template(spec.template), SEED, tokenizer_fingerprint(spec.flavour), *extra)
 
 
@@ -46,6 +48,16 @@ def build(name: str, force: bool = False) -> Path:
 def build_all(force: bool = False) -> dict[str, Path]:
     """Build every kind (CI and workshops call this once), returning kind -> folder."""
     return {name: build(name, force=force) for name in KINDS}
+
+
+def _shipped_manifest() -> dict:
+    """The manifest of the trained checkpoint shipped in the package."""
+    from .trained.compact import load_manifest
+
+    return load_manifest()
+
+
+TRAINED = {"qwen3-trained": _shipped_manifest}  # kinds expanded from a shipped trained checkpoint
 
 
 TOP_LEVEL_KEYS = ("tie_word_embeddings", "bos_token_id", "eos_token_id")
@@ -70,9 +82,15 @@ def _config(spec: Kind):
 
 
 def _model(spec: Kind):
-    """Random weights from a fixed seed, stored in bfloat16 like Qwen's checkpoints."""
+    """Random weights from a fixed seed, stored in bfloat16 like Qwen's checkpoints; a trained kind's weights
+    rebuilt from the package's compact file, kept in float32 (bit for bit what was trained and evaluated)."""
     import torch
     import transformers
+
+    if spec.name in TRAINED:
+        from .trained.compact import full_model
+
+        return full_model()
 
     torch.manual_seed(SEED)
     model = getattr(transformers, spec.architecture)(_config(spec))
@@ -89,8 +107,26 @@ def _generation_config(spec: Kind):
     )
 
 
+TRAINED_NOTE = ("Tiny Qwen3 trained on this course's synthetic chats (two-digit arithmetic and comparisons with short "
+                "thinking traces, Qwen3/Qwen3.5 facts from the course catalog, calculator and get_model_info tool "
+                "calls): real architecture class, tokenizer and chat template, and real behaviour inside that narrow "
+                "domain only (tool calls and catalog facts; its two-digit arithmetic is not learned yet: see "
+                "trained.evaluation). Words outside it have all-zero embeddings, so outside the domain it writes "
+                "nonsense.")
+
+
 def _marker(spec: Kind, model) -> dict:
-    """What a learner (and `is_built`) reads to know this folder is a random stand-in, not the real model."""
+    """What a learner (and `is_built`) reads to know this folder is a stand-in (random or trained), not the real model."""
+    if spec.name in TRAINED:
+        manifest = TRAINED[spec.name]()
+        keep = ("recipe_version", "seed", "steps", "train_seconds", "final_loss", "sha256", "evaluation")
+        return _random_marker(spec, model) | {"random_weights": False, "trained": {k: manifest.get(k) for k in keep},
+                                              "note": TRAINED_NOTE}  # fmt: skip
+    return _random_marker(spec, model)
+
+
+def _random_marker(spec: Kind, model) -> dict:
+    """The marker of a random stand-in (a trained one amends it)."""
     return {
         "format": FORMAT_VERSION,
         "fingerprint": _fingerprint(spec),
