@@ -297,14 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"qwen-course {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 141
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
         if os.environ.get("QWEN_COURSE_DEBUG"):
             raise
         print(f"qwen-course {args.command}: internal error: {type(exc).__name__}: {exc} "
               "(QWEN_COURSE_DEBUG=1 shows the traceback; please report it)", file=sys.stderr)
         return 3
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return 0  # `python -m qwen_course` runs main() (__main__.py)

@@ -206,3 +206,18 @@ def test_pick_refuses_a_text_model_for_vision_and_names_the_ones_that_fit():
     lines = err.strip().splitlines()
     assert code == 1 and out == "" and len(lines) == 1 and "--model" in lines[0]
     assert "cannot do the vision task" in lines[0] and "vision models that fit here: Qwen/" in lines[0]
+
+
+def test_a_reader_that_stops_early_gets_no_error(monkeypatch, capsys):
+    """`qwen-course models | head -1`: the reader has gone when the table is written; exit 141, no 'internal error'."""
+    import os
+
+    from qwen_course import cli
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to write_end now fails with EPIPE, as after `head` exits
+    with os.fdopen(write_end, "w", buffering=1) as closed_pipe:  # line-buffered, as a terminal or `| head`
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        code = cli.main(["models"])
+        monkeypatch.undo()
+    assert code == 141 and capsys.readouterr().err == ""
