@@ -113,6 +113,17 @@ def folded_solutions(name: str) -> list[tuple[str | None, str]]:
     return pairs
 
 
+def passes(result):
+    """An exercise check's result that must pass (the exercise tests' shorthand)."""
+    assert result.passed is True, str(result)
+
+
+def fails(result, says):
+    """An exercise check's result that must fail with `says` in its message."""
+    assert result.passed is False, str(result)
+    assert says in result.message, str(result)
+
+
 def notebook_text(nb) -> str:
     """All text a learner sees in the outputs: stdout, text/plain and text/html results, error names."""
     parts = []

@@ -2,20 +2,11 @@
 
 import pytest
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course import catalog
 from qwen_course.exercises import check_kv_cache_gb, check_t4_pick, check_weights_gb
 from qwen_course.hardware import profile
 from qwen_course.picker import pick
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 @pytest.fixture(scope="module")

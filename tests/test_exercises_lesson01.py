@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course import catalog, family, memory, offline
 from qwen_course.exercises import (
     check_active_fraction, check_first_gqa_everywhere, check_hub_name, check_hybrid_crossover, check_kv_bytes_per_token,
@@ -16,15 +16,6 @@ CHECKS = {  # each check in notebook order -> the variable its folded solution s
     "check_active_fraction": "my_fraction", "check_hybrid_crossover": "my_crossover",
     "check_tokens_per_word": "my_answer", "check_hub_name": "my_reading", "check_predicted_pick": "my_pick",
 }
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 @pytest.fixture(scope="module")

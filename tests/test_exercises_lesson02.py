@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course import offline
 from qwen_course.exercises import check_batch_matches, check_manual_prompt, check_stop_criterion
 
@@ -13,15 +13,6 @@ MAX_NEW_TOKENS = 8
 QUESTIONS = ["Name a prime number.", "What colour is the sky on a clear day?", "Translate 'thank you' into Danish, please."]
 MESSAGES = [{"role": "system", "content": "You answer in one short sentence."},
             {"role": "user", "content": "What is the capital of Denmark?"}]
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import nbformat
 import pytest
 from transformers import BitsAndBytesConfig, QuantoConfig
 
-from conftest import find_notebook, folded_solutions
+from conftest import fails, find_notebook, folded_solutions, passes
 from qwen_course import catalog, exercises, precision
 from qwen_course.exercises import (
     check_fastest_method, check_fp8_on_t4_gb, check_int4_bytes_per_weight, check_int4_weights_gb, check_q8_0_file_gb,
@@ -26,15 +26,6 @@ CPU = {"results": {
     "torchao-int8": {"precision": "int8", "prefill_tokens_per_s": 100.0, "decode_tokens_per_s": 3.0, "error": None},
     "torchao-int8-dynamic": {"precision": "int8", "error": "RuntimeError: no kernel"},
 }}
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 @pytest.fixture(scope="module")

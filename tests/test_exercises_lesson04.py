@@ -3,7 +3,7 @@
 
 import pytest
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course import exercises, offline, thinking
 from qwen_course.exercises import (
     check_history, check_math_sampling, check_prompt_endings, check_sentence_budget, check_server_request,
@@ -30,15 +30,6 @@ class PICK:
         from qwen_course import catalog
 
         return catalog.find(PICK.model_id).sampling(mode)
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course import vision
 from qwen_course.exercises import (
     check_box_to_pixels, check_image_tokens_1080p, check_max_pixels_for_budget, check_padding_side, check_video_tokens,
@@ -10,15 +10,6 @@ from qwen_course.exercises import (
 
 CHECKS = [check_image_tokens_1080p, check_max_pixels_for_budget, check_video_tokens, check_box_to_pixels,
           check_padding_side]
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 @pytest.fixture(scope="module")

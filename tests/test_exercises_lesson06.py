@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from conftest import find_notebook, folded_solutions
+from conftest import fails, find_notebook, folded_solutions, passes
 from qwen_course import catalog, finetune, offline
 from qwen_course.exercises import (
     check_adapter_config, check_fsdp_gpus, check_lora_rank, check_own_tickets, check_split_overlap,
@@ -25,15 +25,6 @@ CALLS = [  # the notebook's check calls, in order
     "check_adapter_config(adapter_info, adapter_dir)",
     "check_fsdp_gpus(gpus_needed, \"Qwen/Qwen3-8B\", gpu_gb=80)",
 ]
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course import catalog
 from qwen_course.exercises import (
     check_best_batch, check_decode_bound, check_decode_speed, check_health_explanation, check_histogram_p95,
@@ -30,15 +30,6 @@ EDGES = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7
 TTFTS = [0.03] * 10 + [0.06] * 50 + [0.09] * 30 + [0.2] * 8 + [0.6] * 2
 BUCKETS = {edge: sum(v <= edge for v in TTFTS) for edge in EDGES}
 BANDWIDTH = 20e9
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 @pytest.fixture(scope="module")

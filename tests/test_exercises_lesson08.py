@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course.exercises import (
     check_base_url, check_deployment, check_guard_statuses, check_kv_space, check_p95_doubling, check_thinking_off,
 )
@@ -20,15 +20,6 @@ def level(clients, p50, p95):
 
 # p50 doubles at 2 clients, p95 only at 4
 SEQUENTIAL = [level(1, 1.0, 1.2), level(2, 2.1, 2.0), level(4, 3.9, 4.5), level(8, 8.0, 9.0)]
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 class Gateway:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course.exercises import (
     check_call_parser, check_call_verdicts, check_inside_folder, check_ticket_schema, check_tool_schema,
     check_tool_turns, check_word_count_tool,
@@ -17,15 +17,6 @@ from qwen_course.tools import ToolRefused
 
 CHECKS = ["check_tool_schema", "check_tool_turns", "check_call_parser", "check_ticket_schema",
           "check_word_count_tool", "check_call_verdicts", "check_inside_folder"]
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,9 @@ import math
 
 import pytest
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course import rl
 from qwen_course.exercises import check_group_advantages, check_prompts_per_step, check_reward_function
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 def test_every_folded_solution_passes_its_notebook_call():

@@ -5,19 +5,10 @@ import math
 
 import pytest
 
-from conftest import folded_solutions
+from conftest import fails, folded_solutions, passes
 from qwen_course.exercises import check_mrr, check_query_text, check_rrf, check_score_range, check_yes_probability
 from qwen_course.exercises.lesson11 import AIME, FIRST_HITS, QUERY, aime_half_width, mrr, rrf
 from qwen_course.retrieval import COURSE_TASK
-
-
-def passes(result):
-    assert result.passed is True, str(result)
-
-
-def fails(result, says):
-    assert result.passed is False, str(result)
-    assert says in result.message, str(result)
 
 
 def test_every_folded_solution_passes_its_notebook_call():
