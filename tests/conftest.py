@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import time
@@ -122,6 +123,20 @@ def fails(result, says):
     """An exercise check's result that must fail with `says` in its message."""
     assert result.passed is False, str(result)
     assert says in result.message, str(result)
+
+
+def chat_prompt_modes(sources) -> list[object]:
+    """The enable_thinking value of every apply_chat_template(..., add_generation_prompt=True) call (MISSING if none)."""
+    modes = []
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "apply_chat_template":
+                kwargs = {k.arg: k.value for k in node.keywords if k.arg}
+                prompt = kwargs.get("add_generation_prompt")
+                if isinstance(prompt, ast.Constant) and prompt.value is True:
+                    value = kwargs.get("enable_thinking")
+                    modes.append(value.value if isinstance(value, ast.Constant) else "MISSING")
+    return modes
 
 
 def notebook_text(nb) -> str:

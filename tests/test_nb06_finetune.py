@@ -6,12 +6,11 @@ loadable FSDP save, sources, every chat prompt in a stated mode); the slow tests
 
 from __future__ import annotations
 
-import ast
 import re
 
 import nbformat
 import pytest
-from conftest import find_notebook, folded_solutions, image_count, notebook_text, plain_text
+from conftest import chat_prompt_modes, find_notebook, folded_solutions, image_count, notebook_text, plain_text
 
 NB = nbformat.read(find_notebook("06"), as_version=4)
 CODE = [c.source for c in NB.cells if c.cell_type == "code"]
@@ -22,20 +21,6 @@ def cell(marker: str) -> str:
     found = [source for source in CODE if marker in source]
     assert len(found) == 1, f"{len(found)} code cells contain {marker!r}"
     return found[0]
-
-
-def chat_prompt_modes(sources) -> list[object]:
-    """The enable_thinking value of every apply_chat_template(..., add_generation_prompt=True) call (MISSING if none)."""
-    modes = []
-    for source in sources:
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "apply_chat_template":
-                kwargs = {k.arg: k.value for k in node.keywords if k.arg}
-                prompt = kwargs.get("add_generation_prompt")
-                if isinstance(prompt, ast.Constant) and prompt.value is True:
-                    value = kwargs.get("enable_thinking")
-                    modes.append(value.value if isinstance(value, ast.Constant) else "MISSING")
-    return modes
 
 
 # the stored notebook -------------------------------------------------------------------------------------------------

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import ast
 import math
 import re
 
 import nbformat
 import pytest
 
-from conftest import find_notebook, image_count, notebook_text, plain_text
+from conftest import chat_prompt_modes, find_notebook, image_count, notebook_text, plain_text
 from qwen_course.exercises import (
     check_best_batch, check_decode_bound, check_decode_speed, check_health_explanation, check_histogram_p95,
     check_kv_bytes, check_lowest_loss_step,
@@ -145,20 +144,6 @@ def source_cell(marker: str) -> str:
     found = [source for source in CODE if marker in source]
     assert len(found) == 1, f"{len(found)} code cells contain {marker!r}"
     return found[0]
-
-
-def chat_prompt_modes(sources) -> list[object]:
-    """The enable_thinking value of every apply_chat_template(..., add_generation_prompt=True) call (MISSING if none)."""
-    modes = []
-    for source in sources:
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "apply_chat_template":
-                kwargs = {k.arg: k.value for k in node.keywords if k.arg}
-                prompt = kwargs.get("add_generation_prompt")
-                if isinstance(prompt, ast.Constant) and prompt.value is True:
-                    value = kwargs.get("enable_thinking")
-                    modes.append(value.value if isinstance(value, ast.Constant) else "MISSING")
-    return modes
 
 
 def test_every_chat_prompt_states_its_mode_and_a_thinking_template_obeys_it():
