@@ -15,6 +15,7 @@ import pytest
 
 from qwen_course import offline
 from qwen_course.offline import tokenizer as ot
+from qwen_course.offline.checkpoint import TRAINED
 
 TEXTS = [
     "Hello world! It's a test, isn't it? We'll see; they'd agree.",  # English, contractions
@@ -396,7 +397,9 @@ def test_kind_loads_with_auto_classes_and_generates(built, name):
 
     spec, path = offline.KINDS[name], built[name]
     marker = json.loads((path / "qwen_course.json").read_text())
-    assert marker["random_weights"] and marker["stands_in_for"] == spec.stands_in_for and marker["kind"] == name
+    trained = name in TRAINED  # qwen3-trained: expanded from the shipped trained checkpoint, not random
+    assert marker["random_weights"] is not trained and ("trained" in marker) is trained
+    assert marker["stands_in_for"] == spec.stands_in_for and marker["kind"] == name
     if spec.architecture == "Qwen3Model":  # the embedder: no lm_head, nothing to generate (tests/test_retrieval*.py)
         from transformers import AutoModel
 
