@@ -13,6 +13,7 @@ from qwen_course.notebook import setup_cell
 NOTEBOOKS = notebook_paths()
 IDS = [p.stem for p in NOTEBOOKS]
 BUDGET_S = 90  # the contract: no notebook over 90 seconds offline on 2 cores
+ENGINE_BUDGET_S = 180  # lesson 08 serving with real engines (CI): vLLM alone takes 35-75 s to start on 2 cores
 
 
 def code_cells(nb):
@@ -104,7 +105,8 @@ def test_runs_offline_within_budget(path, run_notebook):
     assert "Traceback" not in text
     noise = [line for line in text.splitlines() if any(f in line for f in NOISE)]
     assert not noise, f"known library noise in the outputs (qwen_course/_quiet.py filters it): {noise[:3]}"
-    assert result["seconds"] < BUDGET_S, f"{path.name} took {result['seconds']:.0f} s offline (budget {BUDGET_S} s)"
+    budget = ENGINE_BUDGET_S if "vLLM healthy after" in text else BUDGET_S  # the fallback keeps the 90 s
+    assert result["seconds"] < budget, f"{path.name} took {result['seconds']:.0f} s offline (budget {budget} s)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
