@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from ..rl import group_advantages
 from ._check import CheckResult, check, number_verify
 
 # (completion, reference, reward a correct checker gives, what a checker that gets it wrong missed)
@@ -57,14 +58,8 @@ ADVANTAGE_CASES = [([1.0, 0.0, 0.0, 0.0], 4), ([1.0, 1.0, 1.0, 1.0], 4), ([2.0, 
 
 
 def reference_advantages(rewards, group_size):
-    """TRL's scale_rewards="group": (reward - group mean) / (group std with Bessel's correction + 1e-4)."""
-    out = []
-    for start in range(0, len(rewards), group_size):
-        group = rewards[start:start + group_size]
-        mean = sum(group) / len(group)
-        std = math.sqrt(sum((r - mean) ** 2 for r in group) / (len(group) - 1))
-        out += [(r - mean) / (std + 1e-4) for r in group]
-    return out
+    """TRL's scale_rewards="group": rl.group_advantages, which a test checks against TRL's formula."""
+    return group_advantages(rewards, group_size)
 
 
 def _wrong_ways(rewards, group_size):
