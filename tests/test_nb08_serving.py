@@ -46,7 +46,7 @@ def engines_here(run):
 @pytest.mark.slow
 def test_serves_the_text_stand_in_and_says_why(run):
     text = _cell_text(run["nb"], "served = serving.served_model(p)")
-    assert "Offline (" in text and "stand-in of Qwen/Qwen3-0.6B" in text
+    assert "Offline (" in text and "tiny trained stand-in of Qwen/Qwen3-0.6B" in text and "answers are real" in text
     assert "needs torchvision" in text  # the one line saying why not the Qwen3.5 pick
     assert "transformers serve " in notebook_text(run["nb"]) and "--host 127.0.0.1" in notebook_text(run["nb"])
     assert re.search(r"transformers serve healthy after [\d.]+ s", notebook_text(run["nb"]))
@@ -111,9 +111,15 @@ def test_edge_exports_and_modelfile(run, engines_here):
 def test_vllm_parsers_and_kv_cache_from_its_log(run, engines_here):
     nb = run["nb"]
     parsers = _cell_text(nb, "for thinking in (True, False):\n    mode")
-    assert re.search(r"enable_thinking=True : reasoning [1-9]\d* chars, content 0 chars", parsers) or \
+    # the trained stand-in writes a real block, closes it and answers: the parser splits the two (vLLM only;
+    # transformers serve returns the block inside content)
+    assert re.search(r"enable_thinking=True : reasoning [1-9]\d* chars, content [1-9]\d* chars", parsers) or \
         "vllm" not in engines_here
+    assert "reasoning: 'The question asks for the number of layers of Qwen3-8B.'" in parsers or "vllm" not in engines_here
     assert re.search(r"enable_thinking=False: reasoning 0 chars, content [1-9]\d* chars", parsers)
+    assert re.search(r"content: +'Qwen3-8B has \d+ layers", parsers), parsers  # a real answer, in either mode
+    calls = _cell_text(nb, "tools = [get_json_schema(get_model_info)]")
+    assert ("finish_reason: tool_calls" in calls and "name='get_model_info'" in calls) or "vllm" not in engines_here
     kv = _cell_text(nb, "per_token = 2 *")
     if "vllm" in engines_here:
         m = re.search(r"vLLM reports ([\d,]+) tokens of KV cache, (\d+) bytes per token \(the stand-in's config says "

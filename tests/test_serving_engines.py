@@ -143,8 +143,21 @@ def test_kv_cache_facts_are_read_from_the_engine_log(tmp_path):
 # ---------------------------------------------------------------- the served model: one place decides
 
 def test_served_model_is_the_pick_when_engines_can_load_it():
-    pick = SimpleNamespace(model_id="Qwen/Qwen3-0.6B", model_path="/stand-ins/qwen3", offline=True, device="cpu")
-    assert engines.served_model(pick) == engines.Served("Qwen/Qwen3-0.6B", "/stand-ins/qwen3", True, "")
+    pick = SimpleNamespace(model_id="Qwen/Qwen3-0.6B", model_path="Qwen/Qwen3-0.6B", offline=False, device="cpu")
+    assert engines.served_model(pick) == engines.Served("Qwen/Qwen3-0.6B", "Qwen/Qwen3-0.6B", False, "")
+    moe = SimpleNamespace(model_id="Qwen/Qwen3-30B-A3B", model_path="/stand-ins/qwen3-moe", offline=True, device="cpu")
+    assert engines.served_model(moe) == engines.Served("Qwen/Qwen3-30B-A3B", "/stand-ins/qwen3-moe", True, "")
+
+
+def test_offline_a_qwen3_text_model_is_served_as_the_trained_stand_in(monkeypatch):
+    built = []
+    monkeypatch.setattr("qwen_course.offline.build", lambda kind: built.append(kind) or f"/stand-ins/{kind}")
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "torchvision" else True)
+    for model_id in ("Qwen/Qwen3-0.6B", "Qwen/Qwen3.5-0.8B"):  # the second through the text stand-in, as online
+        served = engines.served_model(SimpleNamespace(model_id=model_id, model_path="/x", offline=True, device="cpu"))
+        assert served.model_id == "Qwen/Qwen3-0.6B" and served.path == "/stand-ins/qwen3-trained" and served.offline
+        assert "trained tiny Qwen3" in served.why
+    assert built == ["qwen3-trained", "qwen3-trained"] and "torchvision" in served.why
 
 
 def test_a_qwen35_pick_is_served_through_the_text_stand_in_with_the_reason(monkeypatch):

@@ -86,19 +86,23 @@ class Served:
 
 
 def served_model(p) -> Served:
-    """The pick itself where the engines can load it, else the text model of data/engines.json (`served_stand_in`)."""
+    """The pick itself where the engines can load it, else the text model of data/engines.json (`served_stand_in`).
+    Offline, a Qwen3 text model is served as the course's trained stand-in (`offline_trained`): the same class and
+    tokenizer as the random one, but its answers, thinking blocks and tool calls are real inside its narrow domain."""
     ckpt = catalog.get(p.model_id)
     torchvision = importlib.util.find_spec("torchvision") is not None
     if not ckpt.is_vision or (torchvision and getattr(p, "device", "cpu") == "cuda"):
-        return Served(p.model_id, str(p.model_path), bool(p.offline))
-    stand_in = load_json("engines.json")["served_stand_in"]
-    if p.offline:
+        served = Served(p.model_id, str(p.model_path), bool(p.offline))
+    else:
+        stand_in = load_json("engines.json")["served_stand_in"]
+        served = Served(stand_in["model_id"], stand_in["model_id"], bool(p.offline), stand_in["why"])
+    trained = load_json("engines.json")["offline_trained"]
+    if served.offline and catalog.get(served.model_id).model_type == trained["model_type"]:
         from .. import offline
 
-        path = str(offline.build(stand_in["kind"]))
-    else:
-        path = stand_in["model_id"]
-    return Served(stand_in["model_id"], path, bool(p.offline), stand_in["why"])
+        why = "; ".join(w for w in (served.why, trained["why"]) if w)
+        served = Served(served.model_id, str(offline.build(trained["kind"])), True, why)
+    return served
 
 
 def vllm_command(model: str | Path, port: int, *, python: str | Path, served_name: str, max_model_len: int = 4096,
