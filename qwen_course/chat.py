@@ -1,7 +1,10 @@
-"""Multi-turn chat helpers for lesson 02: history that fits the context, streaming, a chat box, and output parsing.
+"""Multi-turn chat helpers for lessons 00 and 02: which model answers, history that fits the context, streaming, a chat
+box, sampled answers measured, and output parsing.
 
-The lesson writes the transformers calls itself; this module holds what a learner should not retype: the truncation
-policy, the streaming thread, and the widget (its logic in `ChatSession`, testable without a browser).
+The lessons write the transformers calls themselves; this module holds what a learner should not retype: where the
+answering model comes from (`chat_source`: the pick online, the course's trained tiny Qwen3 offline), the truncation
+policy, the streaming thread, the widget (its logic in `ChatSession`, testable without a browser) and the measures of
+many sampled answers (`sampled_answers`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,83 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 FIM = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+TRAINED_STAND_IN = "qwen3-trained"  # the offline kind that really answers (offline/trained)
+DOMAIN = ("two-digit sums and differences, a digit times 10..19, which of two three-digit numbers is larger, "
+          "facts about Qwen3 and Qwen3.5 checkpoints from the course catalog, and tool calls")
+AT_SCALE = ("A real Qwen checkpoint does the same at scale (the same template, generate call and sampling) and answers "
+            "anything; this 4-layer model knows only its narrow domain and writes nonsense outside it.")
+
+
+@dataclass(frozen=True)
+class ChatSource:
+    """Where a lesson's answering model comes from: the pick online; offline the course's trained tiny Qwen3, because
+    the random stand-in of the pick's architecture only has the right shapes (its answers are noise)."""
+
+    path: str  # what to pass to from_pretrained
+    model_id: str  # the real checkpoint: the pick, or offline the one the trained stand-in imitates (its sampling)
+    trained_stand_in: bool
+    reason: str = ""  # why offline, when it is
+
+    def sampling(self, mode: str | None = None) -> dict:
+        """Qwen's recommended sampling for `model_id` in a mode ("thinking" / "non-thinking")."""
+        from . import catalog
+
+        return catalog.get(self.model_id).sampling(mode)
+
+    def generate_kwargs(self, mode: str | None = None) -> dict:
+        """`sampling(mode)` as `model.generate(**kwargs)` takes it (presence_penalty is a server parameter)."""
+        return {"do_sample": True, **{k: v for k, v in self.sampling(mode).items() if k != "presence_penalty"}}
+
+    @property
+    def thinking_default(self) -> bool:
+        """Whether `model_id`'s chat template thinks unless told otherwise."""
+        from . import catalog
+
+        return catalog.get(self.model_id).thinks_by_default
+
+    @property
+    def label(self) -> str:
+        """One line: which model answers, and, offline, what it is."""
+        if not self.trained_stand_in:
+            return f"real checkpoint {self.model_id}"
+        return (f"offline ({self.reason}): the course's tiny TRAINED Qwen3 '{TRAINED_STAND_IN}' answers, a stand-in "
+                f"for {self.model_id}, trained on {DOMAIN}")
+
+
+def chat_source(pick) -> ChatSource:
+    """The model a lesson chats with: `pick.model_path` online, the built trained stand-in offline."""
+    if not pick.offline:
+        return ChatSource(str(pick.model_path), pick.model_id, False)
+    from . import offline
+
+    path = offline.build(TRAINED_STAND_IN)
+    return ChatSource(str(path), offline.kind(TRAINED_STAND_IN).stands_in_for, True, pick.offline_reason or "")
+
+
+def sampled_answers(new_ids, tokenizer, chats: list, samples: int, untrained=None) -> dict:
+    """Measures of `samples` sampled replies per chat, rows grouped per chat as generate's num_return_sequences gives
+    them: distinct visible answers per chat, the share correct (the trained stand-in's scorer), the share stopped at
+    <|im_end|>, and the share of sampled tokens from `untrained` rows (a bool mask over the vocabulary)."""
+    from .offline import trained
+
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    rows = new_ids.tolist()
+    if len(rows) != len(chats) * samples:
+        raise ValueError(f"{len(rows)} replies for {len(chats)} chats x {samples} samples")
+    replies = []
+    for row in rows:
+        stopped = end in row
+        row = row[: row.index(end)] if stopped else row
+        replies.append({"ids": row, "stopped": stopped, "text": tokenizer.decode(row, skip_special_tokens=False)})
+    scored = trained.score([c for c in chats for _ in range(samples)], replies)
+    groups = [scored[i:i + samples] for i in range(0, len(scored), samples)]
+    tokens = [t for r in replies for t in r["ids"]]
+    dead = sum(bool(untrained[t]) for t in tokens) if untrained is not None else 0
+    return {"distinct answers per prompt": sum(len({r["answer"] for r in g}) for g in groups) / len(groups),
+            "correct": sum(r["correct"] for r in scored) / len(scored),
+            "stopped": sum(r["stop"] for r in scored) / len(scored),
+            "tokens from never-trained rows": dead / max(1, len(tokens)),
+            "answers": [[r["answer"] for r in g] for g in groups]}  # fmt: skip
 
 
 class ContextTooLongError(ValueError):

@@ -98,3 +98,93 @@ def test_session_history_keeps_the_answer_not_the_reasoning(thinking_tokenizer, 
     reply = session.send("What is 2 + 2?")
     assert "</think>" in reply  # the caller sees everything the model wrote
     assert session.history == [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "It is 4."}]
+
+
+# ---- issue 20 item 4: which model answers (the pick online, the trained stand-in offline), sampled answers measured --
+def test_chat_source_online_is_the_pick():
+    from types import SimpleNamespace
+
+    from qwen_course.chat import chat_source
+    from qwen_course.picker import pick
+
+    online = SimpleNamespace(offline=False, model_path="Qwen/Qwen3.5-2B", model_id="Qwen/Qwen3.5-2B", offline_reason=None)
+    src = chat_source(online)
+    assert (src.path, src.model_id, src.trained_stand_in) == ("Qwen/Qwen3.5-2B", "Qwen/Qwen3.5-2B", False)
+    assert src.label == "real checkpoint Qwen/Qwen3.5-2B"
+    real = pick("chat", model="Qwen/Qwen3.5-2B", build_stand_in=False)  # the same recommended values as the pick's
+    for mode in ("thinking", "non-thinking"):
+        assert src.generate_kwargs(mode) == real.generate_kwargs(mode) and src.sampling(mode) == real.sampling(mode)
+    assert "presence_penalty" in src.sampling("non-thinking") and "presence_penalty" not in src.generate_kwargs("non-thinking")
+    assert src.thinking_default is False  # Qwen3.5-2B's template answers directly
+
+
+def test_chat_source_offline_is_the_trained_stand_in(monkeypatch):
+    from types import SimpleNamespace
+
+    from qwen_course import offline
+    from qwen_course.chat import TRAINED_STAND_IN, chat_source
+
+    built = []
+    monkeypatch.setattr(offline, "build", lambda kind: built.append(kind) or f"/cache/{kind}")
+    pick = SimpleNamespace(offline=True, model_path="/cache/qwen3.5-small", model_id="Qwen/Qwen3.5-0.8B",
+                           offline_reason="QWEN_COURSE_OFFLINE=1")
+    src = chat_source(pick)
+    assert built == [TRAINED_STAND_IN] == ["qwen3-trained"] and src.path == "/cache/qwen3-trained"
+    assert src.trained_stand_in and src.model_id == offline.kind(TRAINED_STAND_IN).stands_in_for == "Qwen/Qwen3-0.6B"
+    # Qwen3's presets (the checkpoint it imitates), not the pick's Qwen3.5 ones
+    assert src.generate_kwargs("non-thinking") == {"do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20,
+                                                   "min_p": 0.0}
+    assert src.generate_kwargs("thinking")["temperature"] == 0.6 and src.thinking_default is True
+    assert "offline (QWEN_COURSE_OFFLINE=1)" in src.label and "TRAINED Qwen3 'qwen3-trained'" in src.label
+    assert "stand-in for Qwen/Qwen3-0.6B" in src.label
+
+
+@pytest.fixture(scope="module")
+def qwen3_tokenizer():
+    from qwen_course import offline
+
+    return offline.load_tokenizer("qwen3")
+
+
+def replies_as_ids(tokenizer, texts, stop=True, width=12):
+    """generate()'s new tokens for given reply texts: <|im_end|> then padding, or cut at `width` without a stop."""
+    import torch
+
+    end, pad = tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.pad_token_id
+    rows = []
+    for text in texts:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        row = ids + [end] if stop else ids
+        rows.append((row + [pad] * width)[:width] if stop else row[:width] + [pad] * (width - len(row[:width])))
+    return torch.tensor(rows)
+
+
+def test_sampled_answers_measures_groups(qwen3_tokenizer):
+    import torch
+
+    from qwen_course.chat import sampled_answers
+    from qwen_course.offline import trained
+
+    chats = [c for c in trained.heldout_chats(1, seed=1, tasks=("compare",)) if not c.thinking]
+    a, b = chats[0].answer, chats[0].answer.replace("is larger", "is smaller")
+    ids = replies_as_ids(qwen3_tokenizer, [a, a, b, a], width=16)
+    dead = torch.zeros(len(qwen3_tokenizer), dtype=torch.bool)
+    (smaller,) = set(qwen3_tokenizer.encode(b, add_special_tokens=False)) - set(qwen3_tokenizer.encode(a, add_special_tokens=False))
+    dead[smaller] = True  # pretend " smaller" was never trained: one token of all those sampled
+    got = sampled_answers(ids, qwen3_tokenizer, chats, samples=4, untrained=dead)
+    assert got["distinct answers per prompt"] == 2 and got["correct"] == 0.75 and got["stopped"] == 1.0
+    n_tokens = sum(len(qwen3_tokenizer.encode(t, add_special_tokens=False)) for t in (a, a, b, a))
+    assert got["tokens from never-trained rows"] == pytest.approx(1 / n_tokens)
+    assert got["answers"] == [[a, a, b, a]]
+
+
+def test_sampled_answers_counts_unstopped_replies_and_checks_shapes(qwen3_tokenizer):
+    from qwen_course.chat import sampled_answers
+    from qwen_course.offline import trained
+
+    chats = [c for c in trained.heldout_chats(1, seed=1, tasks=("compare",)) if not c.thinking]
+    ids = replies_as_ids(qwen3_tokenizer, [chats[0].answer + " and more words that go on and on"] * 2, stop=False, width=8)
+    got = sampled_answers(ids, qwen3_tokenizer, chats, samples=2)
+    assert got["stopped"] == 0.0 and got["correct"] == 0.0 and got["tokens from never-trained rows"] == 0.0
+    with pytest.raises(ValueError, match="3 replies for 1 chats x 2 samples"):
+        sampled_answers(replies_as_ids(qwen3_tokenizer, ["a", "b", "c"]), qwen3_tokenizer, chats, samples=2)

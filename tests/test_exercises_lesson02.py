@@ -7,7 +7,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria
 
 from conftest import fails, folded_solutions, passes
 from qwen_course import offline
-from qwen_course.exercises import check_batch_matches, check_manual_prompt, check_stop_criterion
+from qwen_course.exercises import check_batch_matches, check_manual_prompt, check_stop_criterion, check_tail_mass
 
 MAX_NEW_TOKENS = 8
 QUESTIONS = ["Name a prime number.", "What colour is the sky on a clear day?", "Translate 'thank you' into Danish, please."]
@@ -28,7 +28,8 @@ def model():
 @pytest.fixture(scope="module")
 def solutions():
     pairs = folded_solutions("02")
-    assert [call.split("(")[0] for call, _ in pairs] == ["check_manual_prompt", "check_stop_criterion", "check_batch_matches"]
+    assert [call.split("(")[0] for call, _ in pairs] == ["check_manual_prompt", "check_tail_mass", "check_stop_criterion",
+                                                        "check_batch_matches"]
     return pairs
 
 
@@ -68,6 +69,38 @@ def test_manual_prompt(tokenizer, solutions):
     fails(check_manual_prompt(right, tokenizer, MESSAGES), "the end differs")
 
 
+def tail_logits(trained_rows: int = 40, vocab: int = 1000):
+    """Next-token logits like the trained stand-in's: a few trained rows with real logits, all others exactly 0."""
+    logits = torch.zeros(1, vocab)
+    logits[0, :trained_rows] = torch.linspace(-3.0, 12.0, trained_rows)
+    return logits, logits[0] == 0
+
+
+def test_tail_mass(solutions):
+    logits, untrained = tail_logits()
+    right = run(solutions[1][1], logits=logits, untrained=untrained, torch=torch)["my_tail_mass"]
+    want = torch.softmax(logits[0] / 1.5, dim=-1)[untrained].sum().item()
+    assert right == pytest.approx(want, rel=1e-5) and 0 < right < 1
+    passes(check_tail_mass(right, logits, untrained, temperature=1.5))
+    assert "960 never-trained rows" in str(check_tail_mass(right, logits, untrained))
+    at_one = torch.softmax(logits[0], dim=-1)[untrained].sum().item()
+    fails(check_tail_mass(at_one, logits, untrained), "value at temperature 1")  # forgot the temperature
+    fails(check_tail_mass(960 / 1000, logits, untrained), "share of rows, not of probability")
+    fails(check_tail_mass(1 - right, logits, untrained), "probability of the trained rows")
+    once = 1 / (1 + torch.exp(logits[0, ~untrained] / 1.5).sum().item())  # one exp(0) instead of n0 of them
+    fails(check_tail_mass(once, logits, untrained), "counted the zero rows once")
+    fails(check_tail_mass(right * 2, logits, untrained), "is not the never-trained rows' probability")
+    fails(check_tail_mass(1.5, logits, untrained), "not a probability")
+    fails(check_tail_mass(right), "pass the logits and the mask")
+    fails(check_tail_mass("a lot", logits, untrained), "could not check")
+    assert check_tail_mass(None, logits, untrained).passed is None
+    # a real checkpoint has no never-trained rows: the solution gives 0, which is right
+    real = torch.linspace(-3.0, 12.0, 1000).unsqueeze(0)
+    none = torch.zeros(1000, dtype=torch.bool)
+    passes(check_tail_mass(run(solutions[1][1], logits=real, untrained=none, torch=torch)["my_tail_mass"], real, none))
+    fails(check_tail_mass(0.2, real, none), "no never-trained rows")
+
+
 class Always(StoppingCriteria):
     def __init__(self, value):
         self.value = value
@@ -77,7 +110,7 @@ class Always(StoppingCriteria):
 
 
 def test_stop_criterion(tokenizer, solutions):
-    right = run(solutions[1][1], tokenizer=tokenizer, torch=torch, StoppingCriteria=StoppingCriteria)["my_stop"]
+    right = run(solutions[2][1], tokenizer=tokenizer, torch=torch, StoppingCriteria=StoppingCriteria)["my_stop"]
     passes(check_stop_criterion(right, tokenizer))
     fails(check_stop_criterion(Always(True), tokenizer), "does not end with '.'")
     fails(check_stop_criterion(Always(False), tokenizer), "did not stop")
@@ -130,7 +163,7 @@ def test_batch_matches(model, tokenizer, outputs, solutions):
     def checked(answer, **kwargs):
         return check_batch_matches(answer, model, tokenizer, prompts, **{"max_new_tokens": MAX_NEW_TOKENS, **kwargs})
 
-    right = run(solutions[2][1], batched=outputs["left"], one_by_one=one)["my_outputs"]
+    right = run(solutions[3][1], batched=outputs["left"], one_by_one=one)["my_outputs"]
     passes(checked(right))
     passes(checked(([t.replace("<|endoftext|>", "") for t in outputs["left"]], one)))  # skip_special_tokens is fine
     assert outputs["right"] != one  # the tiny model shows what right padding does

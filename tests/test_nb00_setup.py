@@ -32,7 +32,7 @@ def test_chat_cells_state_the_thinking_mode_and_sample():
         assert "enable_thinking=" in cell or "chat_template_kwargs" in cell, cell
     generate = [c for c in cells if ".generate(" in c]
     assert generate and all("do_sample=False" not in c for c in generate), "no greedy decoding in a chat cell"
-    assert any("p.generate_kwargs(mode)" in c for c in cells) and all("**sampling" in c for c in generate)
+    assert any("src.generate_kwargs(mode)" in c for c in cells) and all("**sampling" in c for c in generate)
 
 
 @pytest.mark.parametrize("kind", ["qwen3", "qwen3.5"])  # the templates of Qwen3 and Qwen3.5 >= 4B think by default
@@ -42,13 +42,13 @@ def test_first_chat_renders_the_stated_mode_with_a_thinking_template(kind):
     from transformers import AutoTokenizer
 
     from qwen_course import offline
-    from qwen_course.picker import pick
+    from qwen_course.chat import ChatSource
 
     cell = next(c for c in code_cells(stored()) if "apply_chat_template(" in c)
     tokenizer = AutoTokenizer.from_pretrained(offline.build(kind))
     rendered = {}
     for thinking in (None, True, False):
-        ns = {"tokenizer": tokenizer, "THINKING": thinking, "p": pick("chat", build_stand_in=False)}
+        ns = {"tokenizer": tokenizer, "THINKING": thinking, "src": ChatSource("unused", "Qwen/Qwen3-0.6B", True)}
         if thinking is None:  # the template's default: the cell without the explicit mode
             exec(cell.replace("enable_thinking=THINKING", ""), ns)  # noqa: S102 - the notebook's own cell
         else:
@@ -138,14 +138,41 @@ def test_notebook_00(run_notebook):
     assert "4.83 GB" in text  # the Qwen3-8B KV cache at 32K
     assert "KV cache: 8 of 32 layers" in text and "Gated DeltaNet state: 24 layers, fixed per sequence" in text
     assert "fixed state GB" in text and re.search(r"the weights \([\d.]+ GB\) are the largest part up to about", text)
-    # issue 18 item 1: the chat says its mode, samples as recommended, and labels the stand-in's output
-    assert "offline stand-in 'qwen3.5-small' (random weights)" in text and "Qwen3_5ForCausalLM loaded" in text
+    # issue 18 item 1: the chat says its mode and samples as recommended (offline: for the checkpoint the stand-in imitates)
     assert "this chat asks for enable_thinking=False" in text and "<think>\n\n</think>" in text
-    assert "non-thinking sampling recommended" in text and "'temperature': 0.7" in text
-    assert "it means nothing" in text and "an illustration written for this course" in text
+    assert "non-thinking sampling recommended for Qwen/Qwen3-0.6B" in text and "'temperature': 0.7" in text
     assert "tokens/s" in text and "<|im_start|>assistant" in text
     # issue 18 item 13: no frozen progress bars
     for frozen in ("Loading weights", "Writing model shards", "0%|"):
         assert frozen not in text, frozen
     assert image_count(res["nb"]) >= 1
     assert plain_text(res["nb"]).count("[TODO]") == 3  # the exercises start unanswered and say so
+
+
+# ---- issue 20 item 4: the first chat offline is the course's trained stand-in, labelled, and really answers ----------
+def test_first_chat_loads_the_chat_source_with_the_picks_settings():
+    cells = code_cells(stored())
+    load = next(c for c in cells if "from_pretrained(" in c and "AutoModelForCausalLM" in c)
+    assert "src = chat_source(p)" in load and "src.path," in load and "p.model_path" not in load
+    assert "dtype=p.torch_dtype" in load and "quantization_config=p.quantization_config" in load
+    chat = next(c for c in cells if ".generate(" in c)
+    assert "catalog.get(\"Qwen/Qwen3-8B\").context" in chat and "AT_SCALE" in chat  # checked, and the scale line
+
+
+@pytest.mark.slow
+def test_first_chat_offline_is_the_trained_stand_in(run_notebook):
+    from qwen_course import catalog
+    from qwen_course.chat import AT_SCALE
+
+    text = notebook_text(run_notebook("00")["nb"])
+    assert "the course's tiny TRAINED Qwen3 'qwen3-trained' answers, a stand-in for Qwen/Qwen3-0.6B" in text
+    assert "Qwen3ForCausalLM loaded" in text and "(random weights)" not in text and "it means nothing" not in text
+    context = catalog.get("Qwen/Qwen3-8B").context
+    found = re.search(r"(?m)^(.*)\n\nfirst chat: stopped at <\|im_end\|>: (True|False); states the catalog's "
+                      rf"{context:,} tokens: (True|False)(?: \(cut off.*)?$", text)
+    assert found, text[-3000:]
+    answer, stopped, states = found.groups()
+    assert stopped == "True", answer  # well-formed: the reply ended its turn, inside MAX_NEW_TOKENS
+    # in-domain: the right fact, or at least one of the stand-in's answer sentences about Qwen3-8B
+    assert states == "True" or re.fullmatch(r"Qwen3-8B (has|reads|was) [^\n]+\.", answer), answer
+    assert AT_SCALE in text

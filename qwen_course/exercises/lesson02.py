@@ -1,8 +1,8 @@
-"""Checks for notebook 02: prompts by hand, stop criteria, batched generation."""
+"""Checks for notebook 02: prompts by hand, the probability of a tail, stop criteria, batched generation."""
 
 from __future__ import annotations
 
-from ._check import CheckResult, check
+from ._check import CheckResult, check, close_to
 
 
 def check_manual_prompt(answer, tokenizer, messages, enable_thinking: bool | None = None) -> CheckResult:
@@ -135,3 +135,42 @@ def check_batch_matches(answer, model=None, tokenizer=None, prompts=None, max_ne
     return check("check_batch_matches", answer, verify,
                  "tokenizer.padding_side = 'left'; tokenizer(prompts, padding=True, return_tensors='pt'); "
                  "generate(**batch, do_sample=False); decode only the new tokens.")
+
+
+def check_tail_mass(answer, logits=None, untrained=None, temperature: float = 1.5) -> CheckResult:
+    """The total probability of the rows whose logit is exactly 0 (`untrained`, a bool mask over the vocabulary) at
+    `temperature`: n0 / (n0 + sum of exp(logit / T) over the other rows), from the next-token `logits` (1, vocab)."""
+
+    def share(t: float) -> float:
+        import torch
+
+        return torch.softmax(logits[0].double() / t, dim=-1)[untrained].sum().item()
+
+    def verify(value):
+        if logits is None or untrained is None:
+            return False, "pass the logits and the mask too: check_tail_mass(my_tail_mass, logits, untrained)."
+        value, n0 = float(value), int(untrained.sum())
+        if n0 == 0:
+            return value == 0, ("this model has no never-trained rows (a real checkpoint): their probability is 0."
+                                if value == 0 else "this model has no never-trained rows, so their probability is 0.")
+        if not 0 <= value <= 1:
+            return False, f"{value:g} is not a probability: a share of the total weight lies between 0 and 1."
+        want = share(temperature)
+        if close_to(value, want, rel=1e-3):
+            return True, f"the {n0:,} never-trained rows hold {want:.1%} of the probability at temperature {temperature:g}."
+        if close_to(value, share(1.0), rel=1e-3):
+            return False, "that is the value at temperature 1: divide the logits by the temperature first."
+        if close_to(value, n0 / untrained.numel(), rel=1e-3):
+            return False, "that is the share of rows, not of probability: a row weighs exp(logit / T)."
+        if close_to(value, 1 - want, rel=1e-3):
+            return False, "that is the probability of the trained rows; the question asks for the never-trained ones."
+        import torch
+
+        trained_weight = torch.exp(logits[0].double()[~untrained] / temperature).sum().item()
+        if close_to(value, 1 / (1 + trained_weight), rel=1e-3):
+            return False, f"you counted the zero rows once: each of the {n0:,} rows adds exp(0 / T) = 1 to the weight."
+        return False, f"{value:.4g} is not the never-trained rows' probability at temperature {temperature:g}."
+
+    return check("check_tail_mass", answer, verify,
+                 "every zero row weighs exp(0 / T) = 1 and a trained row exp(logit / T); a probability is a share of "
+                 "the total weight.")
