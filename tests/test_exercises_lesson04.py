@@ -6,8 +6,8 @@ import pytest
 from conftest import fails, folded_solutions, passes
 from qwen_course import exercises, offline, thinking
 from qwen_course.exercises import (
-    check_history, check_math_sampling, check_prompt_endings, check_sentence_budget, check_server_request,
-    check_soft_switch, check_split_by_hand,
+    check_budgets_below_off, check_history, check_math_sampling, check_prompt_endings, check_sentence_budget,
+    check_server_request, check_soft_switch, check_split_by_hand,
 )
 from qwen_course.exercises import lesson04
 from qwen_course.exercises.lesson04 import RAW_SAMPLE, SAMPLE_QUESTION
@@ -37,14 +37,19 @@ def tokenizer():
     return offline.load_tokenizer("qwen3")
 
 
+# Section 8's measured values as a run could give them: budget -> accuracy, thinking off and on (all tasks).
+SWEEP = {"budget_accuracy": {0: 0.1, 12: 0.05, 24: 0.3, 32: 0.25}, "off_accuracy": 0.2, "on_accuracy": 0.3}
+
+
 @pytest.fixture(scope="module")
 def solved(tokenizer):
     ns = {**vars(thinking), **vars(lesson04), **{k: getattr(exercises, k) for k in exercises.__all__},
-          "ThinkingBudgetProcessor": thinking.ThinkingBudgetProcessor, "tokenizer": tokenizer, "p": PICK, "QUESTION": SAMPLE_QUESTION}
+          "ThinkingBudgetProcessor": thinking.ThinkingBudgetProcessor, "tokenizer": tokenizer, "p": PICK, "QUESTION": SAMPLE_QUESTION,
+          **SWEEP}
     pairs = folded_solutions("04")
     assert [call.split("(")[0] for call, _ in pairs] == [
         "check_prompt_endings", "check_soft_switch", "check_split_by_hand", "check_math_sampling",
-        "check_sentence_budget", "check_history", "check_server_request"]
+        "check_sentence_budget", "check_history", "check_server_request", "check_budgets_below_off"]
     results = []
     for call, code in pairs:
         exec(code, ns)  # noqa: S102 - the notebook's own solution text
@@ -62,7 +67,8 @@ def test_placeholders_are_not_answered_yet(tokenizer):
         for result in (check_prompt_endings(placeholder), check_soft_switch(placeholder),
                        check_split_by_hand(placeholder, placeholder), check_math_sampling(placeholder),
                        check_sentence_budget(placeholder, tokenizer), check_history(placeholder),
-                       check_server_request(placeholder)):
+                       check_server_request(placeholder),
+                       check_budgets_below_off(placeholder, SWEEP["budget_accuracy"], SWEEP["off_accuracy"])):
             assert result.passed is None and "not answered yet" in str(result)
 
 
@@ -172,6 +178,22 @@ def test_server_request(solved):
     fails(check_server_request({**right, "top_k": 20, "extra_body": {"chat_template_kwargs": body["chat_template_kwargs"]}}),
           "no top_k")
     fails(check_server_request({"messages": right["messages"]}), "at least model, messages")
+
+
+def test_budgets_below_off(solved):
+    right = solved[0]["my_budgets"]
+    accuracy, off, on = SWEEP["budget_accuracy"], SWEEP["off_accuracy"], SWEEP["on_accuracy"]
+    assert sorted(right) == [0, 12]
+    passes(check_budgets_below_off(right, accuracy, off, on))
+    passes(check_budgets_below_off((12, 0), accuracy, off, on))  # any order, any sequence
+    fails(check_budgets_below_off([0, 12, 32], accuracy, off, on), "below thinking ON")  # compared with thinking on
+    fails(check_budgets_below_off([0, 12, 32], accuracy, off), "misplaced")  # without on, just wrong
+    fails(check_budgets_below_off([0], accuracy, off, on), "budget 12: accuracy 5% vs thinking off 20%")
+    fails(check_budgets_below_off([0, 12, 32], {**accuracy, 32: 0.2}, off), "same accuracy")  # <= instead of <
+    fails(check_budgets_below_off([16], accuracy, off, on), "not a budget of the sweep")
+    fails(check_budgets_below_off("0, 12", accuracy, off, on), "list of budgets")
+    passes(check_budgets_below_off([], {0: 0.3, 12: 0.4}, 0.2))  # no budget below: the empty list is the answer
+    fails(check_budgets_below_off([0], {0: 0.3, 12: 0.4}, 0.2), "misplaced")
 
 
 def test_every_check_of_the_lesson_has_its_own_test():

@@ -324,6 +324,74 @@ def test_streamer_routes_tokens_without_a_model(tok, capsys):
     assert "folded away" in capsys.readouterr().out
 
 
+# ---------------------------------------------------------------- read_reply / is_correct (section 8's measurement)
+
+def _generated(tok, prompt, reply, pads=0):
+    """A generate() row: left pads, the prompt's ids, then the reply's; returns (row, n_prompt)."""
+    ids = [tok.pad_token_id] * pads + enc(tok, prompt)
+    return ids + enc(tok, reply), len(ids)
+
+
+def test_read_reply_model_opened_block(tok):
+    row, n = _generated(tok, "<|im_start|>assistant\n", "<think>\n47 + 38\nOnes: 7 + 8 = 15\n</think>\n\n47 + 38 = 85.<|im_end|>", 3)
+    r = th.read_reply(row, n, tok)
+    assert (r.thinking, r.answer) == ("47 + 38\nOnes: 7 + 8 = 15", "47 + 38 = 85.")
+    assert r.count.opened and r.count.closed and r.count.thinking_tokens == len(enc(tok, "\n47 + 38\nOnes: 7 + 8 = 15\n"))
+    assert r.count.answer_tokens == len(enc(tok, "47 + 38 = 85."))  # blank line and <|im_end|> not counted
+
+
+def test_read_reply_prompt_opened_block_counts_the_prefilled_newline(tok):
+    """Qwen3.5 prefills '<think>\\n': the count starts at that <think>, as ThinkingBudgetProcessor's does."""
+    row, n = _generated(tok, "<|im_start|>assistant\n<think>\n", "a b c\n</think>\n\n85")
+    r = th.read_reply(row, n, tok)
+    assert (r.thinking, r.answer) == ("a b c", "85")
+    assert r.count.thinking_tokens == len(enc(tok, "\na b c\n"))
+    cut, n_cut = _generated(tok, "<|im_start|>assistant\n<think>\n", "a b")  # unterminated: all thinking, no answer
+    r = th.read_reply(cut, n_cut, tok)
+    assert (r.thinking, r.answer, r.count.closed) == ("a b", "", False)
+
+
+def test_read_reply_thinking_off_has_no_block(tok):
+    row, n = _generated(tok, "<|im_start|>assistant\n<think>\n\n</think>\n\n", "47 + 38 = 85.<|im_end|>")
+    r = th.read_reply(row, n, tok)
+    assert (r.thinking, r.answer, r.count.opened, r.count.thinking_tokens) == ("", "47 + 38 = 85.", False, 0)
+    assert not r.reached(0)  # no block: no budget was reached
+
+
+def test_reply_reached_the_budget(tok):
+    row, n = _generated(tok, "<|im_start|>assistant\n", "<think>\n1 2 3</think>\n\n6")
+    r = th.read_reply(row, n, tok)
+    k = r.count.thinking_tokens
+    assert r.reached(k) and r.reached(k - 1) and not r.reached(k + 1) and not r.reached(None)
+
+
+def test_read_reply_bad_inputs(tok):
+    with pytest.raises(ValueError, match="outside the row"):
+        th.read_reply([1, 2], 3, tok)
+    with pytest.raises(TypeError):
+        th.read_reply("text", 0, tok)
+
+
+@pytest.mark.parametrize("answer, reference, expected", [
+    ("47 + 38 = 85.", "47 + 38 = 85.", True),
+    ("47 + 38 = 84.", "47 + 38 = 85.", False),
+    ("The sum is $\\boxed{85}$.", "47 + 38 = 85.", True),        # a real model's boxed answer
+    ("845 is larger.", "845 is larger.", True),
+    ("312 is larger.", "845 is larger.", False),
+    ("I think 85 but\nnot sure", "47 + 38 = 85.", False),        # no committed answer line
+    ("", "47 + 38 = 85.", False),
+])
+def test_is_correct(answer, reference, expected):
+    assert th.is_correct(answer, reference) is expected
+
+
+def test_is_correct_bad_inputs():
+    with pytest.raises(ValueError, match="commits to no number"):
+        th.is_correct("85", "no number here")
+    with pytest.raises(TypeError):
+        th.committed_number(85)
+
+
 # ---------------------------------------------------------------- lesson 04 checks
 
 ALL_CHECKS = [ex.check_prompt_endings, ex.check_soft_switch, ex.check_math_sampling, ex.check_sentence_budget,

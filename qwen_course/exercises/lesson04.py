@@ -1,5 +1,6 @@
 """Checks for notebook 04 (thinking mode): prompt endings, soft switches, parsing, sampling, a sentence budget,
-history and a server request. Each returns a CheckResult and never raises on a learner's answer."""
+history, a server request, and the budgets that did worse than thinking off on real traces. Each returns a
+CheckResult and never raises on a learner's answer."""
 
 from __future__ import annotations
 
@@ -220,3 +221,32 @@ def check_server_request(request) -> CheckResult:
     return check("server request", request, verify,
                  "OpenAI's client sends unknown fields through extra_body; vLLM/SGLang read chat_template_kwargs "
                  "and top_k there.")
+
+
+def check_budgets_below_off(budgets, accuracy: dict, off: float, on: float | None = None) -> CheckResult:
+    """Medium: which budgets of the real-trace sweep (`accuracy`: budget -> accuracy) did worse than thinking off?"""
+    want = sorted(b for b, acc in accuracy.items() if acc < off)
+
+    def verify(answer):
+        if isinstance(answer, (str, bytes, dict)) or not hasattr(answer, "__iter__"):
+            return False, "answer with a list of budgets, e.g. [0, 12] (or [] if none)"
+        given = sorted(set(answer))
+        unknown = [b for b in given if b not in accuracy]
+        if unknown:
+            return False, f"{unknown[0]!r} is not a budget of the sweep ({sorted(accuracy)})"
+        if given == want:
+            if not want:
+                return True, f"right: no budget fell below thinking off's {off:.0%}."
+            return True, f"right: at budgets {want} the cut traces did worse than no thinking ({off:.0%})."
+        if on is not None and given == sorted(b for b, acc in accuracy.items() if acc < on):
+            return False, f"those are the budgets below thinking ON ({on:.0%}); compare with thinking off ({off:.0%})"
+        if given == sorted(b for b, acc in accuracy.items() if acc <= off):
+            return False, f"a budget with the same accuracy as thinking off ({off:.0%}) is not below it"
+        wrong = sorted(set(given) ^ set(want))
+        b = wrong[0]
+        return False, (f"{len(wrong)} budget(s) misplaced, e.g. budget {b}: accuracy {accuracy[b]:.0%} vs thinking off "
+                       f"{off:.0%}")
+
+    return check("budgets below thinking off", budgets, verify,
+                 "Keep the budgets whose accuracy is strictly below off_accuracy (thinking off), not below "
+                 "thinking on's; a list such as [0, 12], or [] when none is.")

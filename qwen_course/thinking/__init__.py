@@ -1,11 +1,13 @@
 """Thinking mode: read a `<think>` block (`parse`), sample the way Qwen recommends per mode (`presets`), cap the
-thinking with a budget (`budget`) and stream with the reasoning folded (`stream`).
+thinking with a budget (`budget`), stream with the reasoning folded (`stream`) and read real replies for a measurement
+(`measure`).
 
 `ThinkingBudgetProcessor` and `ThinkingStreamer` subclass transformers classes, so they are built on first use and
 `import qwen_course.thinking` stays fast.
 """
 
 from .budget import WRAP_UP, two_pass_generate
+from .measure import Reply, committed_number, is_correct, read_reply
 from .parse import (
     BLANK_LINE, EMPTY_BLOCK, THINK_CLOSE, THINK_OPEN, ThinkingCount, count_thinking, prompt_state, split_thinking,
     think_ids, with_soft_switch,
@@ -13,7 +15,8 @@ from .parse import (
 from .presets import MODE_ALIASES, SAMPLING, SERVER_EXTRAS, GreedyThinkingWarning, sampling, warn_if_greedy
 
 __all__ = [
-    "WRAP_UP", "two_pass_generate", "BLANK_LINE", "EMPTY_BLOCK", "THINK_CLOSE", "THINK_OPEN", "ThinkingCount",
+    "WRAP_UP", "two_pass_generate", "Reply", "committed_number", "is_correct", "read_reply", "BLANK_LINE",
+    "EMPTY_BLOCK", "THINK_CLOSE", "THINK_OPEN", "ThinkingCount",
     "count_thinking", "prompt_state", "split_thinking", "think_ids", "with_soft_switch", "MODE_ALIASES", "SAMPLING",
     "SERVER_EXTRAS", "GreedyThinkingWarning", "sampling", "warn_if_greedy",
     "ThinkingBudgetProcessor", "ThinkingStreamer",
