@@ -16,16 +16,18 @@ from qwen_course.offline.trained import facts as F
 from qwen_course.offline.trained.train import Recipe
 
 # The gate: held-out prompts per task and mode, and the bars (the manifest has the full table, 40 per task).
-# Every task must stop at <|im_end|> and keep the thinking format; correctness is gated where the shipped stand-in has
-# learned the task (measured on 40 per task: tool calls 1.00/0.98 direct/thinking, catalog facts 0.78/0.93, answers
-# read from a tool's reply 0.80/0.75, comparisons 0.45/0.73). Two-digit arithmetic is NOT learned yet (digit sums in
-# the trace come out wrong, 0-3 %): it is reported in the manifest and not gated, until the recipe learns it.
+# Every task must stop at <|im_end|> and keep the thinking format; correctness is gated per task and mode a little below
+# what the shipped stand-in measured on 40 per task (thinking: sums 0.90, differences 0.975, comparisons 0.85, facts,
+# tool calls and tool answers 1.00; direct: facts and tool calls 1.00, tool answers 0.95, comparisons 0.75), since the
+# gate draws another 12 per task. Direct two-digit arithmetic is NOT gated (0.10 / 0.125: without the trace the model
+# cannot carry; that thinking helps is tested instead), nor are products (0.0: not learned yet).
 GATE_PER_TASK = 12
 FORMAT_BAR = 0.95
-CORRECT_BARS = {("direct", "tool_call"): 0.9, ("thinking", "tool_call"): 0.9, ("direct", "fact"): 0.6,
-                ("thinking", "fact"): 0.75, ("direct", "tool_answer"): 0.5, ("thinking", "tool_answer"): 0.5,
-                ("thinking", "compare"): 0.4}
-NOT_LEARNED_YET = ("add", "sub", "mul")
+CORRECT_BARS = {("direct", "tool_call"): 0.9, ("thinking", "tool_call"): 0.9, ("direct", "fact"): 0.8,
+                ("thinking", "fact"): 0.85, ("direct", "tool_answer"): 0.75, ("thinking", "tool_answer"): 0.8,
+                ("direct", "compare"): 0.5, ("thinking", "compare"): 0.65, ("thinking", "add"): 0.75,
+                ("thinking", "sub"): 0.8}
+NOT_LEARNED_YET = ("mul",)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +102,7 @@ def test_shipped_weights_match_their_manifest():
     weights = K.SHIPPED / manifest["weights"]
     assert K.sha256(weights) == manifest["sha256"]
     assert weights.stat().st_size == manifest["bytes"] < 12e6
-    assert manifest["final_loss"] < 0.1 and manifest["train_seconds"] < 1500
+    assert manifest["final_loss"] < 0.05 and manifest["train_seconds"] < 3000
     assert manifest["recipe"] == asdict(Recipe()), "the shipped weights were trained with another recipe: retrain"
 
 
@@ -132,7 +134,14 @@ def test_the_manifest_reports_every_task_including_the_unlearned_ones():
         assert set(table[mode]) == set(C.TASKS) | {"all"} and all(table[mode][t]["n"] >= 10 for t in C.TASKS)
         assert all(table[mode][t]["stop"] == 1.0 for t in C.TASKS)
     assert max(table[m][t]["correct"] for m in table for t in NOT_LEARNED_YET) < 0.5, \
-        "arithmetic is learned now: gate it in CORRECT_BARS and say so in the README and lessons"
+        "products are learned now: gate them in CORRECT_BARS and say so in the README and lessons"
+
+
+def test_thinking_visibly_helps_two_digit_arithmetic():
+    """The lessons say so (04 measures it again): with its trace the model carries, without it it mostly cannot."""
+    table = K.load_manifest()["evaluation"]["table"]
+    for task in ("add", "sub"):
+        assert table["thinking"][task]["correct"] - table["direct"][task]["correct"] >= 0.5, (task, table)
 
 
 @pytest.mark.slow
