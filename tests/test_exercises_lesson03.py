@@ -7,8 +7,8 @@ from transformers import BitsAndBytesConfig, QuantoConfig
 from conftest import fails, find_notebook, folded_solutions, passes
 from qwen_course import catalog, exercises, precision
 from qwen_course.exercises import (
-    check_fastest_method, check_fp8_on_t4_gb, check_int4_bytes_per_weight, check_int4_weights_gb, check_q8_0_file_gb,
-    check_quanto_int4_config, check_turn_choice,
+    check_fastest_method, check_first_accuracy_drop, check_fp8_on_t4_gb, check_int4_bytes_per_weight,
+    check_int4_weights_gb, check_q8_0_file_gb, check_quanto_int4_config, check_turn_choice,
 )
 from qwen_course.quantization import Result
 
@@ -26,15 +26,25 @@ CPU = {"results": {
     "torchao-int8": {"precision": "int8", "prefill_tokens_per_s": 100.0, "decode_tokens_per_s": 3.0, "error": None},
     "torchao-int8-dynamic": {"precision": "int8", "error": "RuntimeError: no kernel"},
 }}
+# heldout_rows: the reference first, then most bits to fewest; int8 agrees less than int4 but keeps the accuracy, and
+# int4 is the first below the reference (a method that failed to run has no row).
+HELDOUT = [{"method": "fp32", "label": "fp32 (reference)", "accuracy": 0.5, "top1_agreement": 1.0, "chats": 14},
+           {"method": "bf16", "label": "bf16", "accuracy": 0.5, "top1_agreement": 0.998, "chats": 14},
+           {"method": "ao-dynamic-int8", "label": "torch.ao dynamic int8", "accuracy": 0.5, "top1_agreement": 0.98,
+            "chats": 14},
+           {"method": "torchao-int4", "label": "torchao int4 weight-only", "accuracy": 3 / 7, "top1_agreement": 0.99,
+            "chats": 14},
+           {"method": "bnb-nf4", "label": "bitsandbytes NF4", "accuracy": 2 / 7, "top1_agreement": 0.97, "chats": 14}]
 
 
 @pytest.fixture(scope="module")
 def solved():
-    ns = {"catalog": catalog, "precision": precision, "QuantoConfig": QuantoConfig, "results": RESULTS, "cpu": CPU}
+    ns = {"catalog": catalog, "precision": precision, "QuantoConfig": QuantoConfig, "results": RESULTS, "cpu": CPU,
+          "heldout_rows": HELDOUT}
     # In this notebook each folded solution comes before its exercise's code cell, so pair them with these calls.
     calls = ["check_int4_bytes_per_weight(int4_bytes)", "check_int4_weights_gb(int4_gb)",
              "check_quanto_int4_config(my_config)", "check_fastest_method(my_prediction, results)",
-             "check_turn_choice(long_prompt_choice, cpu)", "check_q8_0_file_gb(q8_0_gb)",
+             "check_first_accuracy_drop(first_drop, heldout_rows)", "check_turn_choice(long_prompt_choice, cpu)", "check_q8_0_file_gb(q8_0_gb)",
              "check_fp8_on_t4_gb(fp8_on_t4_gb)"]
     codes = [code for _, code in folded_solutions("03")]
     source = "\n".join(c.source for c in nbformat.read(find_notebook("03"), as_version=4).cells if c.cell_type == "code")
@@ -54,7 +64,7 @@ def test_every_folded_solution_passes_its_notebook_call(solved):
 
 @pytest.mark.parametrize("check, args", [
     (check_int4_bytes_per_weight, ()), (check_int4_weights_gb, ()), (check_quanto_int4_config, ()),
-    (check_fastest_method, (RESULTS,)), (check_turn_choice, (CPU,)), (check_q8_0_file_gb, ()), (check_fp8_on_t4_gb, ()),
+    (check_fastest_method, (RESULTS,)), (check_first_accuracy_drop, (HELDOUT,)), (check_turn_choice, (CPU,)), (check_q8_0_file_gb, ()), (check_fp8_on_t4_gb, ()),
 ])
 def test_placeholders_are_not_answered_yet(check, args):
     for placeholder in (None, ...):
@@ -98,6 +108,21 @@ def test_fastest_method():
     fails(check_fastest_method("bnb-nf4", RESULTS), "not a measured method")  # did not run here
     fails(check_fastest_method("int8", RESULTS), "not a measured method")
     fails(check_fastest_method("bf16", []), "run the comparison cell first")
+
+
+def test_first_accuracy_drop():
+    passes(check_first_accuracy_drop("torchao-int4", HELDOUT))
+    passes(check_first_accuracy_drop("torchao int4 weight-only", HELDOUT))  # the label works as well as the key
+    fails(check_first_accuracy_drop("ao-dynamic-int8", HELDOUT), "kept the reference's accuracy")  # lowest top-1 so far
+    fails(check_first_accuracy_drop("bnb-nf4", HELDOUT), "with more bits, already does")  # the lowest accuracy
+    fails(check_first_accuracy_drop("none", HELDOUT), "is below the reference")
+    fails(check_first_accuracy_drop("fp32", HELDOUT), "is the reference")
+    fails(check_first_accuracy_drop("quanto-int8", HELDOUT), "not a method in the table")  # it did not run
+    fails(check_first_accuracy_drop("bf16", []), "run the measurement cell first")
+    steady = [dict(r, accuracy=0.5) for r in HELDOUT if "accuracy" in r]
+    passes(check_first_accuracy_drop("none", steady))
+    passes(check_first_accuracy_drop("None", steady))
+    fails(check_first_accuracy_drop("bf16", steady), "kept the reference's accuracy")
 
 
 def test_turn_choice():

@@ -1,6 +1,6 @@
-"""Notebook 03 key outputs: every method measured or explained, the picker's CPU precision, the hybrid MoE's layers
-per method, what an FP8 checkpoint becomes on this machine, figures, exercises open; and the source says only what
-its cells show (issues 16, 18, 21)."""
+"""Notebook 03 key outputs: every method measured or explained, drift and accuracy on held-out chats of the trained
+stand-in, the picker's CPU precision, the hybrid MoE's layers per method, what an FP8 checkpoint becomes on this
+machine, figures, exercises open; and the source says only what its cells show (issues 16, 18, 20, 21)."""
 
 from __future__ import annotations
 
@@ -133,7 +133,70 @@ def test_figures_and_open_exercises(nb03):
     assert image_count(nb) >= 2  # the family plot and the comparison
     text = notebook_text(nb)
     for name in ("check_int4_bytes_per_weight", "check_int4_weights_gb", "check_quanto_int4_config",
-                 "check_fastest_method", "check_turn_choice", "check_q8_0_file_gb", "check_fp8_on_t4_gb"):
+                 "check_fastest_method", "check_first_accuracy_drop", "check_turn_choice", "check_q8_0_file_gb", "check_fp8_on_t4_gb"):
         assert f"[TODO] {name}: not answered yet" in text  # every exercise starts unanswered, none crashes
     assert "[FAIL]" not in text
     assert "peak memory of this kernel" in text
+
+
+# One printed line per method of the held-out table: label, top-1, KL, accuracy (thinking, direct), same answers.
+HELDOUT_LINE = re.compile(r"^(\S.*?)\s+top-1 ([\d.]+)  KL ([\d.e+-]+)  accuracy (\d+)% \(thinking (\d+)%, direct (\d+)%\)  "
+                          r"same answers (\d+)/(\d+)$", re.M)
+
+
+def test_heldout_cells_call_the_libraries_and_the_stand_ins_scorer():
+    """Issue 20 item 4: the cells load each method with from_pretrained and score greedy replies on held-out chats."""
+    text = source()
+    for call in ("trained.heldout_chats(HELDOUT_PER_TASK", "trained.generate(model, heldout_tokenizer, chats)",
+                 "trained.score(chats,", "quantization.answer_drift(reference_logits, logits)",
+                 'offline.build("qwen3-trained")', 'trained.load_manifest()["int8"]',
+                 "AutoModelForCausalLM.from_pretrained(heldout_path"):
+        assert call in text, call
+
+
+@pytest.mark.slow
+def test_heldout_drift_and_accuracy_on_the_trained_stand_in(nb03):
+    """Issue 20 item 4: drift that means something: the trained stand-in against its fp32 reference on held-out
+    chats, with top-1 agreement, KL, accuracy and changed answers per method, read from this run."""
+    text = notebook_text(nb03["nb"])
+    assert "OFFLINE: the course's tiny trained Qwen3" in text and "fp32 is the reference and bf16 one of the methods" in text
+    head = re.search(r"^(\d+) held-out chats \((\d+) per task and thinking mode: (.+?)\); reference: fp32; methods: (.+)$",
+                     text, re.M)
+    assert head, "the chats, the reference and the methods are printed"
+    chats, methods = int(head.group(1)), head.group(4).split(", ")
+    assert chats == 2 * int(head.group(2)) * len(head.group(3).split(", "))  # both thinking modes
+    assert methods[:2] == ["bf16", "torch.ao dynamic int8"]
+    rows = {m.group(1): [float(v) for v in m.groups()[1:]] for m in HELDOUT_LINE.finditer(text)}
+    assert list(rows) == ["fp32"] + methods, "accuracy printed for the reference and for every method"
+    top1, kl, accuracy, thinking, direct, same, n = rows["fp32"]
+    assert (top1, kl, same, n) == (1.0, 0.0, chats, chats)
+    assert accuracy > 0, "the trained stand-in answers some held-out chats: a result, not noise"
+    assert min(thinking, direct) <= accuracy <= max(thinking, direct)
+    int8 = rows["torch.ao dynamic int8"]
+    assert int8[0] > 0.9 and 0 < int8[1] < 0.1, "int8 keeps most next tokens of a trained model"
+    for label in methods:
+        top1, kl, accuracy, thinking, direct, same, n = rows[label]
+        assert 0.5 < top1 <= 1 and kl >= 0 and 0 <= accuracy <= 100 and 0 <= same <= n == chats
+    assert "same answers as the reference" in text  # the table's column
+    record = re.search(r"its training record, torch\.ao int8 .* on (\d+) answer tokens .*: top-1 (0\.\d+), KL ([\d.e+-]+); "
+                       r"accuracy fp32 -> int8: thinking \d+% -> \d+%, direct \d+% -> \d+%", text)
+    assert record and float(record.group(2)) > 0.9
+    reading = re.search(r"^Reading it: (.*) gave all (\d+) of the reference's answers; (?:changed answers: (.*)|"
+                        r"no method changed an answer), against the reference's (\d+)% accuracy; along the correct answers "
+                        r"no method's next token differs from the reference's on more than (\d+) of (\d+) tokens"
+                        r"(?:, yet (\d+) of (\d+) changed a greedy answer: .*)?\. One answer is", text, re.M)
+    assert reading and int(reading.group(2)) == chats and int(reading.group(4)) == rows["fp32"][2]
+    for label in methods:
+        top1, kl, accuracy, thinking, direct, same, n = rows[label]
+        if same == n:
+            assert label in reading.group(1).split(", ")
+        else:
+            assert f"{label} {int(n - same)} of {int(n)} (accuracy {accuracy:.0f}%)" in reading.group(3)
+    tokens = int(reading.group(6))
+    assert tokens > chats and int(reading.group(5)) == max(round((1 - rows[m][0]) * tokens) for m in methods)
+    changed = sum(rows[m][5] < chats for m in methods)
+    assert (int(reading.group(7)), int(reading.group(8))) == (changed, len(methods)) if changed else not reading.group(7)
+    kl = re.search(r"^Mean KL from the reference: lowest (.+) \(([\d.e+-]+) nats\), highest (.+) \(([\d.e+-]+) nats\)\.$",
+                   text, re.M)
+    assert kl and rows[kl.group(1)][1] == min(rows[m][1] for m in methods) == float(kl.group(2))
+    assert rows[kl.group(3)][1] == max(rows[m][1] for m in methods) == float(kl.group(4))

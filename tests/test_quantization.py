@@ -535,3 +535,133 @@ def test_the_cpu_int8_api_still_exists_and_still_packs_int8():
     weight = layer.weight()
     assert weight.dtype == torch.qint8 and weight.qscheme() == torch.per_channel_affine, \
         f"quantize_dynamic no longer stores per-row int8 weights in torch {torch.__version__}: {hint}"
+
+
+# ---------------------------------------------------------------- held-out drift on a trained model (lesson 03)
+
+
+def test_answer_ids_end_before_the_answers_im_end():
+    from qwen_course import offline
+    from qwen_course.offline import trained
+
+    tokenizer = offline.load_tokenizer("qwen3")
+    for chat in trained.heldout_chats(1, seed=1, tasks=("add", "tool_call")):
+        ids, n = quantization.answer_ids(tokenizer, chat)
+        prompt = tokenizer(trained.render(tokenizer, chat, prompt_only=True), add_special_tokens=False)["input_ids"]
+        assert ids[: len(prompt)] == prompt and len(ids) == len(prompt) + n - 1  # the last target is <|im_end|>
+        assert tokenizer.decode(ids[len(prompt):]).strip().endswith(chat.messages[-1]["content"].strip())
+
+
+def test_answer_ids_refuse_a_chat_without_an_answer():
+    from qwen_course import offline
+    from qwen_course.offline import trained
+
+    tokenizer = offline.load_tokenizer("qwen3")
+    chat = trained.heldout_chats(1, seed=1, tasks=("add",))[0]
+    unanswered = trained.Chat(chat.task, chat.key, chat.messages[:-1] + [{"role": "user", "content": "and?"}],
+                              chat.thinking, chat.answer, chat.tools, chat.meta)
+    with pytest.raises(ValueError):
+        quantization.answer_ids(tokenizer, unanswered)
+
+
+def test_answer_logits_are_the_full_forward_at_the_answer_positions():
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from qwen_course import offline
+    from qwen_course.offline import trained
+
+    path = offline.build("qwen3")
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    chats = trained.heldout_chats(1, seed=1, tasks=("compare",))
+    got = list(quantization.answer_logits(model, tokenizer, chats))
+    assert len(got) == len(chats)
+    for chat, logits in zip(chats, got):
+        ids, n = quantization.answer_ids(tokenizer, chat)
+        with torch.no_grad():
+            full = model(input_ids=torch.tensor([ids])).logits[0, -n:].float()
+        assert logits.shape == (n, model.config.vocab_size) and logits.dtype == torch.float32
+        torch.testing.assert_close(logits, full, rtol=1e-4, atol=1e-4)
+    same = quantization.answer_drift(got, quantization.answer_logits(model, tokenizer, chats))  # lazily, one at a time
+    assert same["top1_agreement"] == 1.0 and same["kl"] == pytest.approx(0.0, abs=1e-9)
+    assert same["answer_tokens"] == sum(t.shape[0] for t in got)
+
+
+def test_answer_drift_weights_every_answer_token_equally():
+    import torch
+
+    torch.manual_seed(0)
+    reference = [torch.randn(37, 40), torch.randn(1, 40)]  # 37: more than one block of rows
+    flipped = [reference[0] + 0.1 * torch.randn(37, 40), -reference[1]]  # the second chat's one token changes its top-1
+    result = quantization.answer_drift(reference, flipped)
+    assert result["answer_tokens"] == 38 and result["top1_agreement"] < 1
+    whole = quantization.drift(torch.cat(reference), torch.cat(flipped))  # per token, not per chat
+    assert result["kl"] == pytest.approx(whole["kl"], rel=1e-9)
+    assert result["top1_agreement"] == pytest.approx(whole["top1_agreement"])
+    itself = quantization.answer_drift(reference, reference)  # the reference against itself, without computing
+    assert itself == {"top1_agreement": 1.0, "kl": 0.0, "answer_tokens": 38}
+    assert quantization.answer_drift(reference, [t.clone() for t in reference])["kl"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("logits, says", [
+    (lambda r: r[:1], "fewer"), (lambda r: r + r[:1], "more"), (lambda r: [r[0], r[1][:, :10]], "shapes differ"),
+])
+def test_answer_drift_needs_one_matching_tensor_per_chat(logits, says):
+    import torch
+
+    reference = [torch.randn(2, 20), torch.randn(3, 20)]
+    with pytest.raises(ValueError, match=says):
+        quantization.answer_drift(reference, logits(reference))
+    with pytest.raises(ValueError, match="no answer tokens"):
+        quantization.answer_drift([], [])
+
+
+def test_accuracy_and_same_answers_read_scored_rows():
+    rows = [{"thinking": True, "correct": True, "answer": "a"}, {"thinking": True, "correct": False, "answer": "b"},
+            {"thinking": False, "correct": True, "answer": "c"}, {"thinking": False, "correct": True, "answer": "d"}]
+    assert quantization.accuracy(rows) == {"accuracy": 0.75, "accuracy thinking": 0.5, "accuracy direct": 1.0}
+    assert quantization.accuracy(rows[:2])["accuracy direct"] is None  # no direct chats
+    other = [dict(r) for r in rows]
+    other[1]["answer"] = "changed"
+    assert quantization.same_answers(rows, rows) == 4 and quantization.same_answers(other, rows) == 3
+    with pytest.raises(ValueError):
+        quantization.accuracy([])
+    with pytest.raises(ValueError, match="same chats"):
+        quantization.same_answers(rows[:3], rows)
+
+
+@pytest.mark.parametrize("dtype, key", [("float32", "fp32"), ("bfloat16", "bf16"), ("float16", "fp16")])
+def test_reference_is_the_stored_precision(tmp_path, dtype, key):
+    from transformers import Qwen3Config
+
+    Qwen3Config(dtype=dtype).save_pretrained(tmp_path)
+    assert quantization.reference_method(str(tmp_path)) == key
+
+
+def test_reference_needs_a_stored_float_dtype(tmp_path):
+    from transformers import Qwen3Config
+
+    config = Qwen3Config()
+    config.dtype = None
+    config.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="a reference needs fp32, bf16 or fp16"):
+        quantization.reference_method(str(tmp_path))
+
+
+def test_reference_of_the_trained_stand_in_is_fp32():
+    from qwen_course import offline
+
+    assert quantization.reference_method(str(offline.build("qwen3-trained"))) == "fp32"
+
+
+def test_heldout_methods_per_device_most_bits_first():
+    cpu = quantization.heldout_methods(cpu_machine(), "fp32")
+    assert cpu[:2] == ["bf16", "ao-dynamic-int8"] and cpu == [k for k in quantization.DEFAULT_METHODS["cpu"]
+                                                             if q.availability(k, cpu_machine())[0]]
+    assert "bf16" not in quantization.heldout_methods(cpu_machine(), "bf16")  # the reference is not its own method
+    t4 = quantization.heldout_methods(profile("t4"), "bf16")
+    assert t4[0] == "fp16" and set(t4) <= {"fp16", "bnb-int8", "bnb-nf4"}
+    if q.installed("bitsandbytes"):
+        assert t4 == ["fp16", "bnb-int8", "bnb-nf4"]
+    chosen = quantization.heldout_methods(cpu_machine(), "fp32", ["ao-dynamic-int8", "fp16", "fp32", "bf16", "bf16"])
+    assert chosen == ["bf16", "ao-dynamic-int8"]  # sorted by bits; fp16 does not run on a CPU; the reference dropped

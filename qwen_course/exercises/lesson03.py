@@ -150,3 +150,40 @@ def check_fp8_on_t4_gb(answer, model_id: str = "Qwen/Qwen3.5-27B") -> CheckResul
     return check("check_fp8_on_t4_gb", answer, verify,
                  "Below compute capability 8.9 transformers dequantizes every FP8 weight into the dtype you load in "
                  "(fp16 here): parameters x 2 bytes.")
+
+
+def check_first_accuracy_drop(answer, rows) -> CheckResult:
+    """Going down the held-out table (reference first, then from most bits to fewest): the first method whose greedy
+    accuracy is below the reference's, or "none"."""
+    ran = [r for r in rows if r.get("accuracy") is not None]
+    base = ran[0] if ran else None
+    drops = [r for r in ran[1:] if r["accuracy"] < base["accuracy"]]
+    first = drops[0] if drops else None
+
+    def name(r):
+        return f"{r.get('label', r['method'])} ({r['accuracy']:.0%})"
+
+    def verify(value):
+        if base is None:
+            return False, "the held-out table is empty: run the measurement cell first."
+        keys = {r["method"]: r for r in ran} | {r.get("label", r["method"]): r for r in ran}
+        if str(value).lower() == "none":
+            if first is None:
+                return True, f"no method answered fewer held-out chats correctly than the reference {name(base)}."
+            return False, f"{name(first)} is below the reference {name(base)}."
+        if value not in keys:
+            return False, f"{value!r} is not a method in the table; use one of: {', '.join(r['method'] for r in ran[1:])}, or 'none'."
+        row = keys[value]
+        if row is base:
+            return False, f"{name(base)} is the reference the others are compared with."
+        if row is first:
+            n = row.get("chats")
+            tail = f": one answer of {n} is {1 / n:.0%} of this set, so read it with the 'same answers' column." if n else "."
+            return True, f"{name(first)} against the reference's {base['accuracy']:.0%}{tail}"
+        if row["accuracy"] >= base["accuracy"]:
+            return False, (f"{name(row)} kept the reference's accuracy ({base['accuracy']:.0%}); a lower top-1 agreement "
+                           "or KL does not always change a greedy answer.")
+        return False, f"{name(row)} does drop, but {name(first)}, with more bits, already does."
+
+    return check("check_first_accuracy_drop", answer, verify,
+                 "Compare each row's 'accuracy' with the first row's (the reference), top to bottom; 'none' if none is lower.")
