@@ -12,9 +12,10 @@ import pytest
 from conftest import fails, find_notebook, folded_solutions, passes
 from qwen_course import catalog, finetune, offline
 from qwen_course.exercises import (
-    check_adapter_config, check_fsdp_gpus, check_lora_rank, check_own_tickets, check_split_overlap,
-    check_steps_per_epoch, check_trained_text,
+    check_adapter_config, check_fsdp_gpus, check_json_score, check_lora_rank, check_own_tickets, check_split_overlap,
+    check_steps_per_epoch, check_trained_text, lesson06,
 )
+from qwen_course.offline import trained
 
 CALLS = [  # the notebook's check calls, in order
     "check_split_overlap(shared_tickets, train_examples, finetune.load_split(\"validation\"))",
@@ -22,6 +23,7 @@ CALLS = [  # the notebook's check calls, in order
     "check_lora_rank(my_rank, \"Qwen/Qwen3-1.7B\", budget_mb=300, target_modules=\"all-linear\")",
     "check_steps_per_epoch(steps_per_epoch, len(train_examples), preset.batch_size, preset.grad_accum)",
     "check_own_tickets(my_tickets, train_examples)",
+    "check_json_score(my_json_score, test_chats[0])",
     "check_adapter_config(adapter_info, adapter_dir)",
     "check_fsdp_gpus(gpus_needed, \"Qwen/Qwen3-8B\", gpu_gb=80)",
 ]
@@ -56,8 +58,14 @@ def adapter_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def solved(train, tokenizer, example, adapter_dir):
+def chat():
+    return trained.reserved_chats(1, seed=1, split="test")[0]
+
+
+@pytest.fixture(scope="module")
+def solved(train, tokenizer, example, adapter_dir, chat):
     ns = {"finetune": finetune, "catalog": catalog, "train_examples": train, "tokenizer": tokenizer, "example": example,
+          "test_chats": [chat],
           "preset": SimpleNamespace(batch_size=4, grad_accum=2), "adapter_dir": adapter_dir, "display": lambda x: None,
           **{name: globals()[name] for name in (c.split("(")[0] for c in CALLS)}}
     codes = [code for _, code in folded_solutions("06")]
@@ -75,13 +83,14 @@ def test_every_folded_solution_passes_its_notebook_call(solved):
         passes(result)
 
 
-def test_placeholders_are_not_answered_yet(train, validation, tokenizer, example, adapter_dir):
+def test_placeholders_are_not_answered_yet(train, validation, tokenizer, example, adapter_dir, chat):
     for placeholder in (None, ...):
         for result in (check_split_overlap(placeholder, train, validation),
                        check_trained_text(placeholder, tokenizer, example),
                        check_lora_rank(placeholder, "Qwen/Qwen3-1.7B", budget_mb=300),
                        check_steps_per_epoch(placeholder, 480, 4, 2), check_own_tickets(placeholder, train),
-                       check_adapter_config(placeholder, adapter_dir), check_fsdp_gpus(placeholder, "Qwen/Qwen3-8B", 80)):
+                       check_json_score(placeholder, chat), check_adapter_config(placeholder, adapter_dir),
+                       check_fsdp_gpus(placeholder, "Qwen/Qwen3-8B", 80)):
             assert result.passed is None and "not answered yet" in str(result)
 
 
@@ -208,3 +217,26 @@ def test_every_check_of_the_lesson_has_its_own_test():
     source = Path(__file__).read_text()
     checks = [n for n in dir(lesson) if n.startswith("check_") and getattr(lesson, n).__module__ == lesson.__name__]
     assert checks and all(f"def test_{name[6:]}" in source for name in checks)
+
+
+def test_json_score_cases_follow_the_course_scorer():
+    for case in trained.reserved_chats(6, seed=3, split="test"):
+        for text, right, what in lesson06.json_score_cases(case.answer):
+            assert trained.reserved_score(case, text) == right, (what, text)
+
+
+def test_json_score(solved, chat):
+    passes(check_json_score(solved[0]["my_json_score"], chat))
+    fails(check_json_score(lambda text, reference: text.strip() == reference, chat), "another order")  # strings
+    fails(check_json_score(lambda text, reference: json.loads(text) == json.loads(reference), chat),
+          "raised JSONDecodeError")  # no guard for replies that are not JSON
+
+    def result_only(text, reference):  # looks at the result alone
+        try:
+            return json.loads(text)["result"] == json.loads(reference)["result"]
+        except (ValueError, KeyError, TypeError):
+            return False
+
+    fails(check_json_score(result_only, chat), "a wrong expression")
+    fails(check_json_score(lambda text, reference: 1, chat), "return True or False")
+    fails(check_json_score("json.loads", chat), "answer with a function")

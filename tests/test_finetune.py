@@ -526,3 +526,85 @@ def test_trainer_save_model_under_fsdp_writes_only_a_full_state_dict():
     assert '"FULL_STATE_DICT" in str(self.accelerator.state.fsdp_plugin.state_dict_type)' in fsdp_branch
     assert "else" not in fsdp_branch  # a sharded state dict saves nothing
     assert "final save is with full" in inspect.getsource(FullyShardedDataParallelPlugin.set_state_dict_type)
+
+
+# ---------------------------------------------------------------- section 6: a new task for the trained stand-in (issue 20)
+def replies(answers, stop=True):
+    """offline.trained.generate-shaped replies with these visible texts (non-thinking: the text is the answer)."""
+    return [{"text": a, "stopped": stop, "ids": []} for a in answers]
+
+
+def test_trained_stand_in_preset():
+    pre = finetune.preset(describe("cpu", 8), stand_in="qwen3-trained", model_id="Qwen/Qwen3-0.6B")
+    assert pre.name == "trained-stand-in" and pre.target_modules == "all-linear" and not pre.train_answer_tokens
+    assert pre.precision == "fp32" and pre.why and pre.max_steps > 0
+    assert finetune.preset(describe("cpu", 8), stand_in="qwen3.5-small").name == "tiny-stand-in"
+
+
+def test_with_example_prepends_one_solved_exchange_and_keeps_the_chats():
+    from qwen_course.offline import trained
+
+    test, example = trained.reserved_chats(3, seed=1, split="test"), trained.reserved_chats(1, seed=0)[0]
+    shown = finetune.with_example(test, example)
+    assert [m["role"] for m in shown[0].messages] == ["user", "assistant", "user", "assistant"]
+    assert shown[0].messages[1]["content"] == example.answer and shown[0].messages[2:] == test[0].messages
+    assert [c.answer for c in shown] == [c.answer for c in test] and len(test[0].messages) == 2  # originals untouched
+
+
+def test_task_scores_tables_and_changed_answers():
+    from qwen_course.offline import trained
+
+    chats = trained.reserved_chats(4, seed=1, split="test")
+    right = [json.loads(c.answer) for c in chats]
+    plain = [f"{r['expression']} = {r['result']}." for r in right]
+    reordered = json.dumps({"result": right[0]["result"], "expression": right[0]["expression"]})
+    wrong_result = json.dumps({"expression": right[2]["expression"], "result": right[2]["result"] + 1})
+    after = finetune.task_score("after", chats, replies([reordered, chats[1].answer, wrong_result, "x"]))
+    before = finetune.task_score("before", chats, replies(plain))
+    assert (after.correct, after.n, after.accuracy, after.json_share, after.expression_share) == (2, 4, 0.5, 0.75, 0.75)
+    assert (before.correct, before.json_share, before.expression_share) == (0, 0.0, 0.0)
+    assert finetune.changed(before, after) == 4 and finetune.paired(before, after) == (2, 0)
+    assert finetune.json_reply(' {"result": 2, "expression": "1 + 1"} ') and not finetune.json_reply('{"result": 2}')
+    assert not finetune.json_reply("[1, 2]") and not finetune.json_reply("1 + 1 = 2.")
+    table = finetune.score_table("t", before, after)
+    assert table.header == ("measure", "before", "after") and table.rows[0] == ("right", "0.0% (0/4)", "50.0% (2/4)")
+    assert ("expression restated right", "0.0%", "75.0%") in table.rows
+    assert table.rows[-1] == ("answers that differ", "", "4 of 4") and "right" in str(after)
+    with pytest.raises(ValueError):
+        finetune.changed(before, finetune.TaskScore("short", before.rows[:2], before.references[:2]))
+    assert finetune.task_score("cut", chats[:1], replies([chats[0].answer], stop=False)).correct == 0  # did not stop
+    old = [c for c in trained.heldout_chats(1, seed=1, tasks=("add", "fact")) if not c.thinking]
+    old_score = finetune.task_score("old", old, replies([c.answer for c in old]))
+    assert old_score.accuracy == 1.0 and old_score.expression_share is None  # references that are not the JSON task
+    old_table = finetune.score_table("old", old_score, old_score)
+    assert "expression restated right" not in [r[0] for r in old_table.rows]
+    assert ("right: fact", "100.0%", "100.0%") in old_table.rows
+
+
+def test_sign_test():
+    assert finetune.sign_test(0, 0) == 1.0 and finetune.sign_test(1, 0) == 1.0
+    assert finetune.sign_test(5, 0) == pytest.approx(2 / 32) and finetune.sign_test(0, 6) == pytest.approx(2 / 64)
+    assert finetune.sign_test(10, 2) == pytest.approx(2 * sum(math.comb(12, i) for i in range(10, 13)) / 2**12)
+
+
+def test_new_task_verdict_holds_for_every_outcome():
+    def score(label, correct, n=10, task="json", json_ok=None):
+        json_ok = correct if json_ok is None else json_ok
+        rows = [{"task": task, "thinking": False, "stop": True, "format": True, "correct": i < correct,
+                 "answer": '{"expression": "1 + 1", "result": 2}' if i < json_ok else "1 + 1 = 2."} for i in range(n)]
+        return finetune.TaskScore(label, rows, ['{"expression": "1 + 1", "result": 2}'] * n)
+
+    old6, old2 = score("old", 6, task="add"), score("old", 2, task="add")
+    learned, shape, forgot = finetune.new_task_verdict(score("b", 0), score("p", 0), score("a", 7, json_ok=10), old6, old2)
+    assert learned.startswith("LoRA taught the new task: 7 of 10 held-out questions right after fine-tuning against 0")
+    assert "(0 with the instruction alone)" in learned and "7 questions only one of them got right: p = 0.016" in learned
+    assert "100% fine-tuned" in shape and "restated right: 100%" in shape
+    assert "3 of the 10 fine-tuned JSON replies carry a wrong" in shape
+    assert forgot.startswith("forgetting: the old tasks drop from 6 to 2 of 10") and "(20% of those replies" in forgot
+    unclear = finetune.new_task_verdict(score("b", 0), score("p", 1), score("a", 3), old6, old6)
+    assert unclear[0].startswith("more right after fine-tuning than the prompted base model (3 against 1 of 10), but not")
+    assert "within chance" in unclear[0] and unclear[2].startswith("no forgetting measured: the old tasks score 6 of 10")
+    same = finetune.new_task_verdict(score("b", 0), score("p", 3), score("a", 3), old6, old6)
+    assert same[0].startswith("no gain in accuracy over the prompted base model") and "wrong" not in same[1]
+    worse = finetune.new_task_verdict(score("b", 0), score("p", 5), score("a", 1), old2, old6)
+    assert worse[0].startswith("the fine-tuned model is less accurate") and worse[2].startswith("the old tasks score higher")

@@ -71,6 +71,25 @@ def test_hybrid_targets_thinking_data_and_qlora_memory_are_taught():
     assert "training_memory_table" in cell("display(finetune.training_memory_table(")
 
 
+def test_the_new_task_section_keeps_the_real_library_flow_and_a_fair_baseline():
+    load = cell('offline.build("qwen3-trained")')
+    assert '{"dtype": torch.float32}' in load and "task_path = p.model_path" in load  # the pick online, the stand-in offline
+    assert "AutoModelForCausalLM.from_pretrained(task_path, **task_load)" in load
+    assert load.count("OFFLINE:") == 1 and "tiny trained model" in load
+    before = cell("task_baseline = finetune.task_score(")
+    assert "finetune.with_example(test_chats, train_chats[0])" in before  # the same instruction plus one worked example
+    assert 'split="test"' in before and 'split="train"' in before
+    training = cell("task_trainer = TrainerClass(")
+    for call in ("SFTConfig(", "max_length=task_preset.max_length", "LoraConfig(", "processing_class=task_tokenizer",
+                 "finetune.tokenize(task_tokenizer"):
+        assert call in training, call
+    after = cell("task_after = finetune.task_score(")
+    assert '"fine-tuned, instruction", test_chats,' in after  # the same held-out questions as the baseline
+    assert "trained.generate(task_trainer.model, task_tokenizer, test_chats)" in after
+    assert "disable_adapter()" in after and "trained.heldout_chats(" in after  # forgetting: adapter on and off
+    assert "finetune.new_task_verdict(" in cell("New task, {len(test_chats)} held-out questions")
+
+
 # the executed notebook -----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -106,6 +125,69 @@ def test_loss_falls_and_the_result_is_judged_not_assumed(text):
     if "constant predictor" in after:  # the random stand-in: one answer for everything, right on its label's share
         assert len(header) == 3 and header[-1] == "total", header  # one predicted column
         assert f"right on exactly the {match.group(4)} tickets" in after
+
+
+NEW_TASK = (r"New task, (\d+) held-out questions, greedy: before \(base, instruction\) ([\d.]+)%, baseline \(base, "
+            r"instruction \+ 1 example\) ([\d.]+)%, after \(LoRA, instruction\) ([\d.]+)%")
+
+
+SHAPE = (r"Verdict: replies in the task's JSON shape: (\d+)% with the instruction alone, (\d+)% with a worked example, "
+         r"(\d+)% fine-tuned; the question restated right: (\d+)% fine-tuned")
+ARITHMETIC_FLOOR = 0.2  # below one own sum in five, the stand-in cannot put right results into any format
+
+
+@pytest.mark.slow
+def test_a_new_task_is_learned_by_the_trained_stand_in_beyond_a_fair_baseline(text):
+    """Issue 20: offline, LoRA teaches the trained stand-in its reserved task (arithmetic answered in JSON), and the
+    fine-tuned model beats the base model given the same instruction and a worked example on held-out questions.
+
+    A reply is right only with the right result, so accuracy is capped by the stand-in's own two-digit arithmetic
+    without thinking (the mode section 6 trains). The shipped checkpoint's evaluation (its manifest, 40 held-out sums
+    per task) says how good that is; while it is below ARITHMETIC_FLOOR, accuracy after fine-tuning cannot be expected
+    above the baseline, and the test says so (xfail, with the numbers) instead of passing; the format, which LoRA does
+    teach, is asserted either way."""
+    from qwen_course.offline import trained
+
+    assert "OFFLINE: section 6 fine-tunes the course's tiny trained model (qwen3-trained) instead of Qwen/" in text
+    assert re.search(r"Qwen3ForCausalLM: [\d,]+ parameters in torch.float32", text)
+    assert "preset trained-stand-in: rank" in text
+    assert re.search(r"\d+ training and \d+ held-out questions; operand pairs in both: 0", text)
+    steps = re.search(r"(\d+) steps in \d+ s; train loss \(one batch each\) ([\d.]+) at step \d+ -> ([\d.]+) at step", text)
+    assert steps and float(steps.group(3)) < float(steps.group(2))
+    summary = re.search(NEW_TASK, text)
+    assert summary, "the notebook prints before, baseline and after from the run"
+    n, before, baseline, after = int(summary.group(1)), *map(float, summary.group(2, 3, 4))
+    assert n >= 20 and 0 <= before <= 100 and 0 <= baseline <= 100
+    shape = re.search(SHAPE, text)
+    assert shape, "the verdict says how many replies are in the JSON shape"
+    assert int(shape.group(3)) >= 50 > int(shape.group(2)) and int(shape.group(4)) > 0  # the format was learned
+    verdict = re.search(r"Verdict: (LoRA taught the new task|more right after fine-tuning|no gain in accuracy|"
+                        r"the fine-tuned model is less accurate)", text).group(1)
+    if after > baseline:
+        assert verdict in ("LoRA taught the new task", "more right after fine-tuning")
+    else:
+        assert verdict == ("no gain in accuracy" if after == baseline else "the fine-tuned model is less accurate")
+    sums = trained.load_manifest()["evaluation"]["table"]["direct"]
+    own = {task: sums[task]["correct"] for task in ("add", "sub")}
+    if after <= baseline and max(own.values()) < ARITHMETIC_FLOOR:
+        pytest.xfail(f"accuracy {after}% after fine-tuning against {baseline}% prompted ({n} questions): without "
+                     f"thinking the shipped stand-in gets {own['add']:.1%} of its own held-out sums and {own['sub']:.1%} "
+                     f"of its differences right (manifest), so right results are out of reach; the JSON shape went "
+                     f"{shape.group(2)}% -> {shape.group(3)}%")
+    assert after > baseline, f"LoRA did not beat the fairly prompted baseline: {after}% against {baseline}%"
+
+
+@pytest.mark.slow
+def test_forgetting_is_measured_and_the_verdict_says_what_was_measured(text):
+    old = re.search(r"Old tasks, (\d+) held-out chats: ([\d.]+)% without the adapter, ([\d.]+)% with it", text)
+    assert old and int(old.group(1)) > 0
+    without, with_adapter = float(old.group(2)), float(old.group(3))
+    verdict = re.search(r"Verdict: (forgetting|no forgetting measured|the old tasks score higher)", text).group(1)
+    expected = "forgetting" if with_adapter < without else "no forgetting measured" if with_adapter == without else \
+        "the old tasks score higher"
+    assert verdict == expected
+    assert "The old tasks: " in text and "answers that differ" in text
+    assert "[TODO] JSON reply scorer: not answered yet" in text
 
 
 @pytest.mark.slow
@@ -172,9 +254,9 @@ def test_no_frozen_progress_bars_or_library_noise(run):
 @pytest.mark.slow
 def test_exercises_wait_for_answers_and_solutions_compile(run):
     shown = plain_text(run["nb"])
-    assert shown.count("[TODO]") == 7 and "[FAIL]" not in shown and "could not check" not in shown
+    assert shown.count("[TODO]") == 8 and "[FAIL]" not in shown and "could not check" not in shown
     solutions = folded_solutions("06")
-    assert len(solutions) == 7
+    assert len(solutions) == 8
     for _, code in solutions:
         compile(code, "<solution>", "exec")
 

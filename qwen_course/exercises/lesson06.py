@@ -223,3 +223,49 @@ def check_fsdp_gpus(answer, model_id: str, gpu_gb: float) -> CheckResult:
     return check("GPUs for a sharded full fine-tune", answer, verify,
                  "parameters x 16 bytes (bf16 weights and gradients, fp32 master weights and two AdamW moments), "
                  "divided by 80 % of one GPU's memory, rounded up.")
+
+
+def json_score_cases(reference: str) -> list[tuple[str, bool, str]]:
+    """Replies to one reserved-task question: (reply, right?, what it tests), built from the reference JSON answer."""
+    want = json.loads(reference)
+    expression, result = want["expression"], want["result"]
+    return [
+        (reference, True, "the reference itself"),
+        (json.dumps({"result": result, "expression": expression}), True, "the same object with the keys in another order"),
+        (json.dumps(want, separators=(",", ":")), True, "the same object without spaces"),
+        (json.dumps({"expression": expression, "result": result + 1}), False, "a wrong result"),
+        (json.dumps({"expression": expression + "0", "result": result}), False, "a wrong expression"),
+        (json.dumps({"expression": expression, "result": str(result)}), False, "the result as a string, not a number"),
+        (json.dumps({**want, "note": "easy"}), False, "an extra key"),
+        (json.dumps({"result": result}), False, "a missing key"),
+        (f"{expression} = {result}.", False, "the right answer, but not JSON"),
+        (reference + " Done.", False, "JSON followed by more text"),
+        (json.dumps([expression, result]), False, "a JSON list, not an object"),
+    ]
+
+
+def check_json_score(answer, chat) -> CheckResult:
+    """Medium: a scorer `answer(text, reference) -> bool` that agrees with the course's reserved-task scorer."""
+    cases = json_score_cases(chat.answer)  # tests/test_finetune.py checks them against offline.trained.reserved_score
+
+    def verify(score):
+        if not callable(score):
+            return False, "answer with a function: def my_json_score(text, reference): ... return True or False."
+        for text, right, what in cases:
+            try:
+                got = score(text, chat.answer)
+            except Exception as exc:  # noqa: BLE001 - the learner's function, any error
+                return False, (f"your function raised {type(exc).__name__} on {text!r} ({what}); a reply that is not the "
+                               "right JSON is wrong, not an error: catch json.loads's ValueError and return False.")
+            if not isinstance(got, bool):
+                return False, f"return True or False, got {got!r} for {text!r}."
+            if got != right:
+                if right:
+                    return False, (f"it rejects {text!r} ({what}); parse both with json.loads and compare the objects, "
+                                   "not the strings.")
+                return False, f"it accepts {text!r} ({what}), which is wrong."
+        return True, (f"right on all {len(cases)} replies: parsed JSON compared as objects, so key order and spacing do "
+                      "not matter while every value, its type and the set of keys do.")
+
+    return check("JSON reply scorer", answer, verify,
+                 "json.loads the reply inside try/except ValueError, then compare it with json.loads(reference).")

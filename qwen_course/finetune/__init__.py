@@ -1,6 +1,7 @@
 """LoRA fine-tuning for lesson 06: the support-ticket dataset and assistant-only labels (`data`), sizing a run
-(`lora`), and measuring what it learned (`evaluate`). The lesson writes the transformers / PEFT / TRL calls itself.
-Importing this package does not import torch.
+(`lora`, `sizing`), measuring what it learned (`evaluate`), and a new task for a model that already has skills
+(`new_task`). The lesson writes the transformers / PEFT / TRL calls itself. Importing this package does not import
+torch.
 """
 
 from .data import (
@@ -16,6 +17,10 @@ from .lora import (
     BYTES_PER_TRAINED_PARAM, FULL_ATTENTION, LINEAR_ATTENTION, MLP, LoraPreset, adapter_training_bytes, linear_shapes,
     lora_parameters, preset, preset_name, sharding_table,
 )
+from .new_task import (
+    JSON_KEYS, TaskScore, by_task, changed, json_reply, new_task_verdict, paired, score_table, sign_test, task_score,
+    with_example,
+)
 from .sizing import TrainingMemory, training_memory, training_memory_table
 
 __all__ = [
@@ -27,4 +32,6 @@ __all__ = [
     "BYTES_PER_TRAINED_PARAM", "FULL_ATTENTION", "LINEAR_ATTENTION", "MLP", "LoraPreset", "adapter_training_bytes",
     "linear_shapes", "lora_parameters", "preset", "preset_name", "sharding_table",
     "TrainingMemory", "training_memory", "training_memory_table",
+    "JSON_KEYS", "TaskScore", "by_task", "changed", "json_reply", "new_task_verdict", "paired", "score_table", "sign_test", "task_score",
+    "with_example",
 ]  # fmt: skip

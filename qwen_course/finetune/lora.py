@@ -44,14 +44,17 @@ class LoraPreset(Table):
         return str(self)
 
 
+TRAINED_STAND_IN = "qwen3-trained"  # the offline kind section 6 fine-tunes (qwen_course.offline)
+
+
 def _preset_table() -> dict:
     return load_json(f"{DATA}/presets.json")
 
 
 def preset_name(hardware, stand_in: str | None = None) -> str:
-    """Which preset fits: the tiny stand-in's own, else by device and accelerator memory."""
+    """Which preset fits: a stand-in's own (the trained one or the random ones), else by device and accelerator memory."""
     if stand_in:
-        return "tiny-stand-in"
+        return "trained-stand-in" if stand_in == TRAINED_STAND_IN else "tiny-stand-in"
     if hardware.device != "cuda":
         return "mps" if hardware.device == "mps" else "cpu"
     memory_gb = (hardware.accelerator_memory_total or hardware.usable_memory) / 1e9
