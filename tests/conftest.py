@@ -184,17 +184,19 @@ def pytest_collection_modifyitems(config, items):
     Each notebook runs once per session: where `test_runs_offline_within_budget[NN_name]` is collected, it executes the
     notebook top to bottom with its defaults (what nbval does, timed, with the outputs kept for the other tests), so
     nbval's cells of that notebook are deselected instead of executing it a second time."""
+    def notebook_file(item) -> str | None:  # an nbval item's notebook stem
+        path = item.nodeid.split("::")[0]
+        return Path(path).stem if path.endswith(".ipynb") else None
+
     budgeted = set()
     for item in items:
-        runs_a_notebook = "run_notebook" in getattr(item, "fixturenames", ()) or item.nodeid.split("::")[0].endswith(".ipynb")
-        if runs_a_notebook:
+        if "run_notebook" in getattr(item, "fixturenames", ()) or notebook_file(item):
             if not item.get_closest_marker("slow"):
                 item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.notebook)
         if item.nodeid.startswith("tests/test_notebooks.py::test_runs_offline_within_budget["):
             budgeted.add(item.nodeid.rsplit("[", 1)[1].rstrip("]"))
-    twice = [item for item in items if item.nodeid.split("::")[0].endswith(".ipynb")
-             and Path(item.nodeid.split("::")[0]).stem in budgeted]
+    twice = [item for item in items if notebook_file(item) in budgeted]
     if twice:
         config.hook.pytest_deselected(items=twice)
         dropped = set(twice)

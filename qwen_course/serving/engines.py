@@ -90,13 +90,14 @@ def served_model(p) -> Served:
     Offline, a Qwen3 text model is served as the course's trained stand-in (`offline_trained`): the same class and
     tokenizer as the random one, but its answers, thinking blocks and tool calls are real inside its narrow domain."""
     ckpt = catalog.get(p.model_id)
+    data = load_json("engines.json")
     torchvision = importlib.util.find_spec("torchvision") is not None
     if not ckpt.is_vision or (torchvision and getattr(p, "device", "cpu") == "cuda"):
         served = Served(p.model_id, str(p.model_path), bool(p.offline))
     else:
-        stand_in = load_json("engines.json")["served_stand_in"]
+        stand_in = data["served_stand_in"]
         served = Served(stand_in["model_id"], stand_in["model_id"], bool(p.offline), stand_in["why"])
-    trained = load_json("engines.json")["offline_trained"]
+    trained = data["offline_trained"]
     if served.offline and catalog.get(served.model_id).model_type == trained["model_type"]:
         from .. import offline
 
