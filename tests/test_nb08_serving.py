@@ -118,7 +118,7 @@ def test_vllm_parsers_and_kv_cache_from_its_log(run, engines_here):
     assert "reasoning: 'The question asks for the number of layers of Qwen3-8B.'" in parsers or "vllm" not in engines_here
     assert re.search(r"enable_thinking=False: reasoning 0 chars, content [1-9]\d* chars", parsers)
     assert re.search(r"content: +'Qwen3-8B has \d+ layers", parsers), parsers  # a real answer, in either mode
-    calls = _cell_text(nb, "tools = [get_json_schema(get_model_info)]")
+    calls = _cell_text(nb, "tools = [get_json_schema(f) for f in (calculator, get_model_info)]")
     assert ("finish_reason: tool_calls" in calls and "name='get_model_info'" in calls) or "vllm" not in engines_here
     kv = _cell_text(nb, "per_token = 2 *")
     if "vllm" in engines_here:
@@ -244,6 +244,7 @@ def test_falls_back_to_transformers_serve_without_engines(run_notebook):
     assert "Traceback" not in text
     assert "vLLM: ENGINE='transformers': the vLLM cells fall back to transformers serve." in text
     assert "no GGUF export" in text and "no ONNX export" in text
+    assert "finish_reason: tool_calls" in text and "name='get_model_info'" in text  # transformers serve parses it too
     assert "leftover processes: []" in text and not serving.live_servers()
 
 
