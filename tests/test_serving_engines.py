@@ -132,6 +132,21 @@ def test_engine_commands_carry_threads_parsers_and_slots(tmp_path):
         serving.engine_server("tgi", tmp_path, home=tmp_path)
 
 
+def test_vllm_on_a_cpu_runs_bfloat16_only_where_the_cpu_computes_it(tmp_path, monkeypatch):
+    assert engines.vllm_cpu_dtype(frozenset({"avx", "avx2"}))[0] == "float32"
+    dtype, why = engines.vllm_cpu_dtype(frozenset({"avx512f", "avx512_bf16"}))
+    assert dtype == "bfloat16" and "avx512_bf16" in why
+    assert engines.vllm_cpu_dtype(frozenset({"amx_bf16"}))[0] == "bfloat16"
+    venv = tmp_path / "engines" / "vllm" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python").write_text("")
+    monkeypatch.setattr(engines, "cpu_flags", lambda: frozenset({"avx2"}))
+    argv = serving.engine_server("vllm", tmp_path, home=tmp_path, threads=1).argv
+    assert argv[argv.index("--dtype") + 1] == "float32"
+    argv = serving.engine_server("vllm", tmp_path, home=tmp_path, threads=1, dtype="bfloat16").argv
+    assert argv[argv.index("--dtype") + 1] == "bfloat16"  # a dtype asked for is kept
+
+
 def test_kv_cache_facts_are_read_from_the_engine_log(tmp_path):
     srv = fake(tmp_path)
     srv.log_path.write_text("INFO Explicitly set (1.0/23.54) GiB for KV cache on node 0.\n"

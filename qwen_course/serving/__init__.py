@@ -7,7 +7,7 @@ plans (`plan`).
 from .edge import EdgeRoute, bench as llama_bench, edge_route, gguf_summary, onnx_generate, to_gguf, to_onnx
 from .engines import (
     ENGINES, EngineRequestError, EngineServer, EngineStatus, Served, engine_server, fixed_length_fields,
-    ready as engine_ready, served_model, status as engine_status,
+    ready as engine_ready, served_model, status as engine_status, vllm_cpu_dtype,
 )
 from .guard import KEY_ENV, GuardPolicy, Rejection, TokenBucket, guard_command
 from .install import InstallError, engines_home, install as install_engine
@@ -24,7 +24,7 @@ from .server import (
 __all__ = [
     "EdgeRoute", "edge_route", "gguf_summary", "llama_bench", "onnx_generate", "to_gguf", "to_onnx",
     "ENGINES", "EngineRequestError", "EngineServer", "EngineStatus", "Served", "engine_server", "engine_ready",
-    "engine_status", "fixed_length_fields", "served_model",
+    "engine_status", "fixed_length_fields", "served_model", "vllm_cpu_dtype",
     "KEY_ENV", "GuardPolicy", "Rejection", "TokenBucket", "guard_command",
     "InstallError", "engines_home", "install_engine",
     "LoadResult", "chat_body", "first_doubling", "frame", "load_test", "plot_load", "sweep", "timed_chat",
