@@ -554,31 +554,48 @@ def test_with_example_prepends_one_solved_exchange_and_keeps_the_chats():
 def test_task_scores_tables_and_changed_answers():
     from qwen_course.offline import trained
 
-    chats = trained.reserved_chats(4, seed=1, split="test")
+    chats = trained.reserved_chats(4, seed=1, split="test", kind="arithmetic")
     right = [json.loads(c.answer) for c in chats]
     plain = [f"{r['expression']} = {r['result']}." for r in right]
     reordered = json.dumps({"result": right[0]["result"], "expression": right[0]["expression"]})
     wrong_result = json.dumps({"expression": right[2]["expression"], "result": right[2]["result"] + 1})
     after = finetune.task_score("after", chats, replies([reordered, chats[1].answer, wrong_result, "x"]))
     before = finetune.task_score("before", chats, replies(plain))
-    assert (after.correct, after.n, after.accuracy, after.json_share, after.expression_share) == (2, 4, 0.5, 0.75, 0.75)
-    assert (before.correct, before.json_share, before.expression_share) == (0, 0.0, 0.0)
+    assert (after.correct, after.n, after.accuracy, after.json_share, after.restated_share) == (2, 4, 0.5, 0.75, 0.75)
+    assert (before.correct, before.json_share, before.restated_share) == (0, 0.0, 0.0)
     assert finetune.changed(before, after) == 4 and finetune.paired(before, after) == (2, 0)
-    assert finetune.json_reply(' {"result": 2, "expression": "1 + 1"} ') and not finetune.json_reply('{"result": 2}')
-    assert not finetune.json_reply("[1, 2]") and not finetune.json_reply("1 + 1 = 2.")
+    ref = '{"expression": "1 + 1", "result": 2}'
+    assert finetune.json_reply(' {"result": 2, "expression": "1 + 1"} ', ref) and not finetune.json_reply('{"result": 2}', ref)
+    assert not finetune.json_reply("[1, 2]", ref) and not finetune.json_reply("1 + 1 = 2.", ref)
     table = finetune.score_table("t", before, after)
     assert table.header == ("measure", "before", "after") and table.rows[0] == ("right", "0.0% (0/4)", "50.0% (2/4)")
-    assert ("expression restated right", "0.0%", "75.0%") in table.rows
+    assert ("question restated right", "0.0%", "75.0%") in table.rows
     assert table.rows[-1] == ("answers that differ", "", "4 of 4") and "right" in str(after)
     with pytest.raises(ValueError):
         finetune.changed(before, finetune.TaskScore("short", before.rows[:2], before.references[:2]))
     assert finetune.task_score("cut", chats[:1], replies([chats[0].answer], stop=False)).correct == 0  # did not stop
     old = [c for c in trained.heldout_chats(1, seed=1, tasks=("add", "fact")) if not c.thinking]
     old_score = finetune.task_score("old", old, replies([c.answer for c in old]))
-    assert old_score.accuracy == 1.0 and old_score.expression_share is None  # references that are not the JSON task
+    assert old_score.accuracy == 1.0 and old_score.restated_share is None  # references that are not the JSON task
     old_table = finetune.score_table("old", old_score, old_score)
-    assert "expression restated right" not in [r[0] for r in old_table.rows]
+    assert "question restated right" not in [r[0] for r in old_table.rows]
     assert ("right: fact", "100.0%", "100.0%") in old_table.rows
+
+
+def test_task_scores_of_the_facts_task():
+    """The default reserved task: a fact as {"model": ..., "layers": N}; the model's name is what it restates."""
+    from qwen_course.offline import trained
+
+    chats = trained.reserved_chats(3, seed=2, split="test")
+    want = [json.loads(c.answer) for c in chats]
+    assert all(list(w)[0] == "model" and list(w)[1] in ("layers", "context") for w in want)
+    field = list(want[1])[1]
+    wrong_value = json.dumps({"model": want[1]["model"], field: want[1][field] + 1})
+    wrong_name = json.dumps({"model": want[2]["model"] + "x", list(want[2])[1]: want[2][list(want[2])[1]]})
+    score = finetune.task_score("after", chats, replies([chats[0].answer, wrong_value, wrong_name]))
+    assert (score.correct, score.json_share, score.restated_share) == (1, 1.0, pytest.approx(2 / 3))
+    plain = finetune.task_score("base", chats, replies([f"{w['model']} has 36 layers." for w in want]))
+    assert (plain.correct, plain.json_share, plain.restated_share) == (0, 0.0, 0.0)
 
 
 def test_sign_test():

@@ -133,48 +133,31 @@ NEW_TASK = (r"New task, (\d+) held-out questions, greedy: before \(base, instruc
 
 SHAPE = (r"Verdict: replies in the task's JSON shape: (\d+)% with the instruction alone, (\d+)% with a worked example, "
          r"(\d+)% fine-tuned; the question restated right: (\d+)% fine-tuned")
-ARITHMETIC_FLOOR = 0.2  # below one own sum in five, the stand-in cannot put right results into any format
 
 
 @pytest.mark.slow
 def test_a_new_task_is_learned_by_the_trained_stand_in_beyond_a_fair_baseline(text):
-    """Issue 20: offline, LoRA teaches the trained stand-in its reserved task (arithmetic answered in JSON), and the
-    fine-tuned model beats the base model given the same instruction and a worked example on held-out questions.
-
-    A reply is right only with the right result, so accuracy is capped by the stand-in's own two-digit arithmetic
-    without thinking (the mode section 6 trains). The shipped checkpoint's evaluation (its manifest, 40 held-out sums
-    per task) says how good that is; while it is below ARITHMETIC_FLOOR, accuracy after fine-tuning cannot be expected
-    above the baseline, and the test says so (xfail, with the numbers) instead of passing; the format, which LoRA does
-    teach, is asserted either way."""
-    from qwen_course.offline import trained
-
+    """Issue 20: offline, LoRA teaches the trained stand-in its reserved task (catalog facts answered in JSON), and
+    the fine-tuned model beats the base model given the same instruction and a worked example, on held-out questions
+    about checkpoints whose facts were never trained in JSON, by a margin a sign test does not put down to chance."""
     assert "OFFLINE: section 6 fine-tunes the course's tiny trained model (qwen3-trained) instead of Qwen/" in text
     assert re.search(r"Qwen3ForCausalLM: [\d,]+ parameters in torch.float32", text)
     assert "preset trained-stand-in: rank" in text
-    assert re.search(r"\d+ training and \d+ held-out questions; operand pairs in both: 0", text)
+    assert re.search(r"\d+ training and \d+ held-out questions \(facts\); questions in both: 0, facts in both: 0", text)
     steps = re.search(r"(\d+) steps in \d+ s; train loss \(one batch each\) ([\d.]+) at step \d+ -> ([\d.]+) at step", text)
     assert steps and float(steps.group(3)) < float(steps.group(2))
     summary = re.search(NEW_TASK, text)
     assert summary, "the notebook prints before, baseline and after from the run"
     n, before, baseline, after = int(summary.group(1)), *map(float, summary.group(2, 3, 4))
-    assert n >= 20 and 0 <= before <= 100 and 0 <= baseline <= 100
+    assert n >= 60 and before <= 5 and baseline <= 5  # the base model answers in its own sentence, not in JSON
     shape = re.search(SHAPE, text)
     assert shape, "the verdict says how many replies are in the JSON shape"
-    assert int(shape.group(3)) >= 50 > int(shape.group(2)) and int(shape.group(4)) > 0  # the format was learned
+    assert int(shape.group(3)) >= 50 > int(shape.group(2)) and int(shape.group(4)) >= 50  # the format was learned
     verdict = re.search(r"Verdict: (LoRA taught the new task|more right after fine-tuning|no gain in accuracy|"
                         r"the fine-tuned model is less accurate)", text).group(1)
-    if after > baseline:
-        assert verdict in ("LoRA taught the new task", "more right after fine-tuning")
-    else:
-        assert verdict == ("no gain in accuracy" if after == baseline else "the fine-tuned model is less accurate")
-    sums = trained.load_manifest()["evaluation"]["table"]["direct"]
-    own = {task: sums[task]["correct"] for task in ("add", "sub")}
-    if after <= baseline and max(own.values()) < ARITHMETIC_FLOOR:
-        pytest.xfail(f"accuracy {after}% after fine-tuning against {baseline}% prompted ({n} questions): without "
-                     f"thinking the shipped stand-in gets {own['add']:.1%} of its own held-out sums and {own['sub']:.1%} "
-                     f"of its differences right (manifest), so right results are out of reach; the JSON shape went "
-                     f"{shape.group(2)}% -> {shape.group(3)}%")
-    assert after > baseline, f"LoRA did not beat the fairly prompted baseline: {after}% against {baseline}%"
+    # measured: 23 of 64 right after 40 steps (36 %) against 0 prompted; 15 % leaves room for a noisier machine
+    assert after >= 15 and after > baseline, f"LoRA did not beat the fairly prompted baseline: {after}% against {baseline}%"
+    assert verdict == "LoRA taught the new task", verdict  # and the sign test says it is not chance
 
 
 @pytest.mark.slow

@@ -81,9 +81,18 @@ def test_both_thinking_modes_and_every_task_are_in_the_mix():
 def test_the_reserved_task_is_never_trained_and_its_splits_are_disjoint():
     train = D.training_chats(20000, seed=1)
     assert not [c for c in train if C.RESERVED_SUFFIX.strip() in json.dumps(c.messages)]
-    a, b = C.reserved_chats(300, 0, "train"), C.reserved_chats(50, 0, "test")
+    a, b = C.reserved_chats(300, 0, "train", kind="arithmetic"), C.reserved_chats(50, 0, "test", kind="arithmetic")
     assert not {c.key for c in a} & {c.key for c in b}
     assert C.reserved_score(b[0], b[0].answer) and not C.reserved_score(b[0], "47 + 35 = 82.")
+    a, b = C.reserved_chats(None, 0, "train"), C.reserved_chats(None, 0, "test")  # facts: the default
+    assert (len(a), len(b)) == (64, 64) and len({c.key for c in a}) == 64  # 8 checkpoints x 2 facts x 4 phrasings each
+    assert {json.loads(c.answer)["model"] for c in b} and C.reserved_score(b[0], b[0].answer)
+    assert not C.reserved_score(b[0], F.Fact(*b[0].meta["fact"].split("|"), "0").sentence)
+    assert not {c.meta["fact"].split("|")[0] for c in a} & {c.meta["fact"].split("|")[0] for c in b}  # checkpoints
+    with pytest.raises(ValueError, match="64 distinct"):
+        C.reserved_chats(65, 0, "test")
+    with pytest.raises(ValueError, match="unknown reserved task"):
+        C.reserved_chats(1, 0, kind="poetry")
 
 
 def test_tools_match_lesson_09s_functions():

@@ -226,21 +226,22 @@ def check_fsdp_gpus(answer, model_id: str, gpu_gb: float) -> CheckResult:
 
 
 def json_score_cases(reference: str) -> list[tuple[str, bool, str]]:
-    """Replies to one reserved-task question: (reply, right?, what it tests), built from the reference JSON answer."""
+    """Replies to one reserved-task question: (reply, right?, what it tests), built from the reference JSON answer
+    (two keys: the question restated, a string such as the model's name, then the answer, a number)."""
     want = json.loads(reference)
-    expression, result = want["expression"], want["result"]
+    (first, named), (key, value) = list(want.items())
     return [
         (reference, True, "the reference itself"),
-        (json.dumps({"result": result, "expression": expression}), True, "the same object with the keys in another order"),
+        (json.dumps({key: value, first: named}), True, "the same object with the keys in another order"),
         (json.dumps(want, separators=(",", ":")), True, "the same object without spaces"),
-        (json.dumps({"expression": expression, "result": result + 1}), False, "a wrong result"),
-        (json.dumps({"expression": expression + "0", "result": result}), False, "a wrong expression"),
-        (json.dumps({"expression": expression, "result": str(result)}), False, "the result as a string, not a number"),
+        (json.dumps({first: named, key: value + 1}), False, f"a wrong {key}"),
+        (json.dumps({first: named + "0", key: value}), False, f"a wrong {first}"),
+        (json.dumps({first: named, key: str(value)}), False, f"the {key} as a string, not a number"),
         (json.dumps({**want, "note": "easy"}), False, "an extra key"),
-        (json.dumps({"result": result}), False, "a missing key"),
-        (f"{expression} = {result}.", False, "the right answer, but not JSON"),
+        (json.dumps({key: value}), False, "a missing key"),
+        (f"{named}: {value}.", False, "the right answer, but not JSON"),
         (reference + " Done.", False, "JSON followed by more text"),
-        (json.dumps([expression, result]), False, "a JSON list, not an object"),
+        (json.dumps([named, value]), False, "a JSON list, not an object"),
     ]
 
 

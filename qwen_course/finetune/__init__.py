@@ -18,7 +18,7 @@ from .lora import (
     lora_parameters, preset, preset_name, sharding_table,
 )
 from .new_task import (
-    JSON_KEYS, TaskScore, by_task, changed, json_reply, new_task_verdict, paired, score_table, sign_test, task_score,
+    TaskScore, by_task, changed, json_reply, new_task_verdict, paired, score_table, sign_test, task_score,
     with_example,
 )
 from .sizing import TrainingMemory, training_memory, training_memory_table
@@ -32,6 +32,6 @@ __all__ = [
     "BYTES_PER_TRAINED_PARAM", "FULL_ATTENTION", "LINEAR_ATTENTION", "MLP", "LoraPreset", "adapter_training_bytes",
     "linear_shapes", "lora_parameters", "preset", "preset_name", "sharding_table",
     "TrainingMemory", "training_memory", "training_memory_table",
-    "JSON_KEYS", "TaskScore", "by_task", "changed", "json_reply", "new_task_verdict", "paired", "score_table", "sign_test", "task_score",
+    "TaskScore", "by_task", "changed", "json_reply", "new_task_verdict", "paired", "score_table", "sign_test", "task_score",
     "with_example",
 ]  # fmt: skip

@@ -1,7 +1,7 @@
 """Lesson 06, section 6: a task the model never saw, taught with LoRA and measured against a fairly prompted base.
 
 Offline the model is the course's trained stand-in and the task is the one its corpus reserves for this lesson
-(arithmetic answered in JSON, `offline.trained.reserved_chats`). The baseline gets the same instruction as the
+(catalog facts answered in JSON, or arithmetic answered in JSON: `offline.trained.reserved_chats`). The baseline gets the same instruction as the
 fine-tuned model plus one solved example in the chat history; forgetting is the old tasks' accuracy with the adapter
 on against the same frozen base with it off. Scores are read from `offline.trained.score` rows. No torch import.
 """
@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from .._display import Table
 from .data import _Rows
 
-JSON_KEYS = ("expression", "result")
-
-
 def with_example(chats: list, example) -> list:
     """Each chat with one solved exchange before its question: the example's question and its JSON answer.
 
@@ -27,15 +24,16 @@ def with_example(chats: list, example) -> list:
     return [dataclasses.replace(chat, messages=shown + list(chat.messages)) for chat in chats]
 
 
-def json_reply(text: str) -> bool:
-    """The reply is one JSON object with exactly the task's keys (whatever the values in it)."""
-    value = _object(text)
-    return value is not None and set(value) == set(JSON_KEYS)
+def json_reply(text: str, reference: str) -> bool:
+    """The reply is one JSON object with exactly the reference answer's keys (whatever the values in it)."""
+    value, want = _object(text), _object(reference)
+    return value is not None and want is not None and set(value) == set(want)
 
 
 @dataclass(repr=False)
 class TaskScore(Table):
-    """Greedy replies to a set of chats, scored: right answers, the task's JSON shape, the question restated."""
+    """Greedy replies to a set of chats, scored: right answers, the task's JSON shape, the question restated (the
+    reference's first key: the model's name for a fact, the expression for a sum)."""
 
     label: str
     rows: list  # offline.trained.score rows: task, thinking, stop, format, correct, answer
@@ -55,20 +53,22 @@ class TaskScore(Table):
 
     @property
     def json_share(self) -> float:
-        return sum(json_reply(r["answer"]) for r in self.rows) / self.n if self.n else 0.0
+        return sum(json_reply(r["answer"], ref) for r, ref in zip(self.rows, self.references)) / self.n if self.n else 0.0
 
     @property
     def stop_share(self) -> float:
         return sum(bool(r["stop"]) for r in self.rows) / self.n if self.n else 0.0
 
     @property
-    def expression_share(self) -> float | None:
-        """Replies whose JSON restates the question's expression exactly; None when the references are not JSON."""
+    def restated_share(self) -> float | None:
+        """Replies whose JSON restates the question exactly (the reference's first key and its value: "model" for a
+        fact, "expression" for a sum); None when the references are not JSON objects."""
         wanted = [_object(ref) for ref in self.references]
-        if not self.n or any(w is None or "expression" not in w for w in wanted):
+        if not self.n or any(not w for w in wanted):
             return None
-        return sum((_object(r["answer"]) or {}).get("expression") == w["expression"]
-                   for r, w in zip(self.rows, wanted)) / self.n
+        firsts = [next(iter(w)) for w in wanted]
+        return sum((_object(r["answer"]) or {}).get(key, object()) == w[key]
+                   for r, w, key in zip(self.rows, wanted, firsts)) / self.n
 
     @property
     def answers(self) -> list[str]:
@@ -97,7 +97,7 @@ def _measures(score: TaskScore) -> list[tuple[str, str]]:
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
     return [("right", f"{pct(score.accuracy)} ({score.correct}/{score.n})"),
             ("in the task's JSON shape", pct(score.json_share)),
-            ("expression restated right", pct(score.expression_share)),
+            ("question restated right", pct(score.restated_share)),
             ("stopped (<|im_end|>)", pct(score.stop_share))]
 
 
@@ -133,7 +133,7 @@ def by_task(score: TaskScore) -> dict[str, float]:
 
 
 def score_table(title: str, *scores: TaskScore) -> _Rows:
-    """Scores of the same chats side by side (one column each): right, JSON shape, expression, stopped, per task."""
+    """Scores of the same chats side by side (one column each): right, JSON shape, restated, stopped, per task."""
     measures = [_measures(s) for s in scores]
     rows = [(name, *(m[i][1] for m in measures)) for i, (name, _) in enumerate(measures[0])
             if any(m[i][1] != "-" for m in measures)]
@@ -177,12 +177,11 @@ def new_task_verdict(before: TaskScore, baseline: TaskScore, after: TaskScore, o
                    f"against {baseline.correct}; {test}")
     shape = (f"replies in the task's JSON shape: {before.json_share:.0%} with the instruction alone, "
              f"{baseline.json_share:.0%} with a worked example, {after.json_share:.0%} fine-tuned")
-    if after.expression_share is not None:
-        shape += f"; the question restated right: {after.expression_share:.0%} fine-tuned"
+    if after.restated_share is not None:
+        shape += f"; the question restated right: {after.restated_share:.0%} fine-tuned"
     wrong = round(after.json_share * n) - after.correct
     if wrong > 0:
-        shape += (f"; {wrong} of the {round(after.json_share * n)} fine-tuned JSON replies carry a wrong expression or "
-                  "result")
+        shape += (f"; {wrong} of the {round(after.json_share * n)} fine-tuned JSON replies carry a wrong value")
     lost = old_base.correct - old_adapter.correct
     if lost > 0:
         old = (f"forgetting: the old tasks drop from {old_base.correct} to {old_adapter.correct} of {old_base.n} right "

@@ -3,7 +3,8 @@
 Tasks: two-digit addition and subtraction, products of a digit by 10..19, comparisons of three-digit numbers (a short
 column-by-column trace when thinking is on, the bare answer when off); questions about Qwen checkpoints answered from the course catalog; tool calls in
 Qwen3's <tool_call> JSON format for the course's `calculator` and `get_model_info` tools, and the answer read from the
-tool's reply. One task is RESERVED: arithmetic answered as JSON, never in training, for lesson 06's LoRA to teach.
+tool's reply. One task is RESERVED: answers as JSON (catalog facts, or arithmetic), never in training, for lesson 06's
+LoRA to teach.
 Every chat has a `key`; `heldout(chat)` decides deterministically which keys training never sees.
 """
 
@@ -189,6 +190,17 @@ def tool_use(rng: random.Random, thinking: bool) -> list[Chat]:
 
 
 # ---------------------------------------------------------------- the reserved task (lesson 06 teaches it with LoRA)
+# Answers as one JSON object, never in the training corpus. Two variants: "facts" (the default) asks what the model
+# already recalls, so LoRA has only the format to teach and held-out questions can be right; "arithmetic" asks two-digit
+# sums and differences, which the model gets right only with its thinking trace, so without it LoRA teaches the format
+# and not the sums (the lesson's exercise shows both).
+RESERVED_KINDS = ("facts", "arithmetic")
+RESERVED_TEST_SHARE = 0.5  # facts: about half the table is held out, its JSON answers never trained
+# Numbers only: a JSON string value would end in the token '"}', which nothing in the corpus contains, so its embedding
+# row is zero and no adapter could make the model read or write it.
+RESERVED_FACTS = ("layers", "context")
+
+
 def reserved(rng: random.Random, thinking: bool = False) -> Chat:
     """Arithmetic answered as JSON: {"expression": "47 + 35", "result": 82}. Never in the training corpus."""
     op = rng.choice("+-")
@@ -200,6 +212,24 @@ def reserved(rng: random.Random, thinking: bool = False) -> Chat:
                 reply(thinking, TRACES[op](a, b), answer)], thinking, answer, meta={"value": value})
 
 
+def reserved_fact(item: F.Fact, form: int, thinking: bool = False) -> Chat:
+    """A catalog fact answered as JSON in get_model_info's own keys: {"model": "Qwen3-8B", "layers": 36}."""
+    field = F.RECORD_FIELDS[item.attribute]
+    value = F.model_record(item.name)[field]  # the tool's record: a number
+    answer = json.dumps({"model": item.name, field: value})
+    question = F.QUESTIONS[item.attribute][form].format(name=item.name) + RESERVED_SUFFIX
+    trace = f"The question asks for {F.WORDS[item.attribute]} of {item.name}."
+    return Chat(RESERVED, f"jsonfact|{item.name}|{item.attribute}|{form}", [{"role": "user", "content": question},
+                reply(thinking, trace, answer)], thinking, answer,
+                meta={"fact": f"{item.name}|{item.attribute}", "value": value})
+
+
+def reserved_fact_heldout(item: F.Fact) -> bool:
+    """The held-out half of the table, whole checkpoints at a time: nothing about them is ever trained in JSON (with
+    single facts held out, an adapter answered a held-out layers question with the same model's trained context)."""
+    return _share(f"reserved|{item.name}") < RESERVED_TEST_SHARE  # 8 of the 16 checkpoints, 4 of each series
+
+
 def reserved_score(chat: Chat, text: str) -> bool:
     """A reply to the reserved task is right when it parses as JSON with the right expression and result."""
     try:
@@ -209,9 +239,27 @@ def reserved_score(chat: Chat, text: str) -> bool:
     return isinstance(got, dict) and got == json.loads(chat.answer)
 
 
-def reserved_chats(n: int, seed: int, split: str = "train", thinking: bool = False) -> list[Chat]:
-    """`n` distinct chats of the reserved task; "train" and "test" never share operands (the held-out rule)."""
-    rng, out, seen = random.Random(seed), [], set()
+def reserved_chats(n: int | None, seed: int, split: str = "train", thinking: bool = False,
+                   kind: str = "facts") -> list[Chat]:
+    """`n` distinct chats of the reserved task (facts: None = every question of the split, in a seeded order).
+    "train" and "test" never share a fact (facts: about half the table is held out) or a pair of operands
+    (arithmetic: the corpus's held-out rule)."""
+    if kind not in RESERVED_KINDS:
+        raise ValueError(f"unknown reserved task {kind!r}: choose one of {', '.join(RESERVED_KINDS)}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    rng = random.Random(seed)
+    if kind == "facts":
+        pool = [(item, form) for item in F.facts() if item.attribute in RESERVED_FACTS
+                and reserved_fact_heldout(item) == (split == "test") for form in range(len(F.QUESTIONS[item.attribute]))]
+        n = len(pool) if n is None else n
+        if n > len(pool):
+            raise ValueError(f"the {split} split of the reserved facts task has {len(pool)} distinct questions; "
+                             f"asked for {n}")
+        return [reserved_fact(item, form, thinking) for item, form in rng.sample(pool, n)]
+    if n is None:
+        raise ValueError("the arithmetic task has thousands of operand pairs: say how many chats")
+    out, seen = [], set()
     while len(out) < n:
         chat = reserved(rng, thinking)
         if heldout(chat) == (split == "test") and chat.key not in seen:

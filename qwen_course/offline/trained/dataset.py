@@ -103,7 +103,8 @@ def encode(tokenizer, chats: list[C.Chat]) -> list[Encoded]:
 def reserved_ids(tokenizer) -> set[int]:
     """Token ids of the reserved task's prompts and answers: they get trained rows (so LoRA can later read and
     write them) although the task itself never appears in training."""
-    chats = C.reserved_chats(200, 0, "train") + C.reserved_chats(50, 0, "test")
+    chats = C.reserved_chats(200, 0, "train", kind="arithmetic") + C.reserved_chats(50, 0, "test", kind="arithmetic")
+    chats += C.reserved_chats(10, 0, "train") + C.reserved_chats(10, 0, "test")  # facts: their ids are in the corpus
     ids: set[int] = set()
     for e in encode(tokenizer, chats):
         ids.update(e.input_ids)
