@@ -122,7 +122,7 @@ def test_vllm_parsers_and_kv_cache_from_its_log(run, engines_here):
     assert ("finish_reason: tool_calls" in calls and "name='get_model_info'" in calls) or "vllm" not in engines_here
     kv = _cell_text(nb, "per_token = 2 *")
     if "vllm" in engines_here:
-        m = re.search(r"vLLM reports ([\d,]+) tokens of KV cache, (\d+) bytes per token \(the stand-in's config says "
+        m = re.search(r"vLLM reports ([\d,]+) tokens of KV cache, (\d+) bytes per token, rounded down \(the stand-in's config says "
                       r"(\d+)", kv)
         assert m and m.group(2) == m.group(3), kv  # vLLM's own capacity matches the arithmetic
     assert re.search(r"Qwen/Qwen3-0.6B\s+112.0 KiB per token", kv)
@@ -138,12 +138,14 @@ def test_load_test_is_closed_loop_labelled_and_batching_pays_off(run, engines_he
                             _cell_text(nb, "gains = {name:"), re.M))
     assert "transformers serve" in gains and "transformers serve --continuous-batching" in gains
     batching = [float(gains[k]) for k in gains if k in ("vLLM", "transformers serve --continuous-batching")]
-    # batching engines gain with concurrency: x1.69 (vLLM) and x1.37 (transformers serve --continuous-batching) at 16
-    # streams in the 2026-12-07 clean-clone run (1 thread each, 3 s windows); the issue's goal is 3x for vLLM
+    # batching engines gain with concurrency: at 16 streams, 1 thread each, 3 s windows, vLLM in float32 (this AVX2 CPU
+    # has no bfloat16 instructions) gave x7.2 in a separate run on 2026-12-07 (x1.5 in bfloat16), transformers serve
+    # --continuous-batching x4.4. Issue 25's goal: vLLM at 16 streams at least 3x its single stream.
     assert max(batching) >= 1.4, gains
     assert float(gains["transformers serve"]) < max(batching)
     if "vllm" in engines_here:
         assert "vLLM" in gains and re.search(r"vLLM ran up to \d+ requests in one batch", notebook_text(nb))
+        assert float(gains["vLLM"]) >= 3.0, gains
     earlier = _cell_text(nb, "earlier = {name: serving.sweep(")
     assert re.search(r"the earlier test, repeated: continuous batching x[\d.]+ over one request at a time \(\d+ requests", earlier)
     assert re.search(r"this section's closed loop: x[\d.]+ at 4 streams; .* x[\d.]+ at 16$", earlier, re.M)
