@@ -154,6 +154,19 @@ def test_load_test_is_closed_loop_labelled_and_batching_pays_off(run, engines_he
 
 
 @pytest.mark.slow
+def test_open_loop_shows_the_queue_of_a_one_at_a_time_server(run, engines_here):
+    text = _cell_text(run["nb"], "open_runs = {name: serving.open_loop(")
+    rows = {m[0]: (int(m[1]), *map(float, m[2:])) for m in re.findall(
+        r"^(transformers serve|vLLM)\s+(\d+) requests: latency p50 ([\d.]+) s, p95 ([\d.]+) s; first third of arrivals "
+        r"([\d.]+) s on average, last third ([\d.]+) s$", text, re.M)}
+    assert "transformers serve" in rows, text
+    n, _, p95, first, last = rows["transformers serve"]
+    assert n >= 3 and last > first, rows  # arrivals at twice its capacity wait for those ahead: the queue grows
+    if "vllm" in engines_here:
+        assert "vLLM" in rows and rows["vLLM"][2] < p95, rows  # batching keeps up with the same arrivals
+
+
+@pytest.mark.slow
 def test_routes_table_and_sentence_from_the_measurement(run, engines_here):
     nb = run["nb"]
     routes = _cell_text(nb, "route = []")

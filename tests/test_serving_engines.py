@@ -337,6 +337,22 @@ def test_load_errors_are_data_and_targets_stay_local(tmp_path):
             serving.closed_loop(url, "m", level, duration_s=1)
 
 
+def test_queue_growth_reads_an_open_loop_as_a_user_sees_it():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from qwen_course.serving.loadgen import LoadRun, Sample
+
+    queued = LoadRun("one at a time", "open", 2.0, samples=[Sample(10.0 + i, 0.1, 1.0 + i, 8) for i in range(6)]
+                     + [Sample(17.0, wall=0.5, error="HTTP 500"), Sample(18.0, wall=0.2, cut=True)])
+    growth = serving.queue_growth(queued)
+    assert growth["requests"] == 6 and growth["arrivals_s"] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert (growth["first"], growth["last"]) == (1.5, 5.5)  # mean latency of the first and the last two arrivals
+    assert serving.queue_growth(LoadRun("none", "open", 1.0))["requests"] == 0
+    fig = serving.plot_open_loop({"one at a time": queued}, title="t")
+    assert fig.axes[0].get_xlabel().startswith("arrival") and "2 requests/s" in fig.axes[0].get_legend_handles_labels()[1][0]
+
+
 def test_plot_and_frame_are_labelled(tmp_path):
     import matplotlib
 

@@ -287,3 +287,34 @@ def plot_runs(runs_by_label: dict[str, list[LoadRun]], title: str = "Throughput 
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def queue_growth(run: LoadRun) -> dict:
+    """An open-loop run read as a user sees it: latency of each finished request against when it arrived.
+
+    Keys: requests, arrivals_s (seconds after the first arrival), latency_s, first / last (mean latency of the first
+    and last third of the arrivals: a server that keeps up keeps them close, one that queues lets the last grow)."""
+    done = sorted((s for s in run.samples if not s.error and not s.cut), key=lambda s: s.start)
+    if not done:
+        return {"requests": 0, "arrivals_s": [], "latency_s": [], "first": None, "last": None}
+    t0, third = done[0].start, max(1, len(done) // 3)
+    latency = [s.wall for s in done]
+    return {"requests": len(done), "arrivals_s": [s.start - t0 for s in done], "latency_s": latency,
+            "first": sum(latency[:third]) / third, "last": sum(latency[-third:]) / third}
+
+
+def plot_open_loop(runs_by_label: dict[str, LoadRun], title: str = "Open loop: latency against arrival time"):
+    """Each finished request as a point: when it arrived (x) and how long it took (y), one colour per engine."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, run in runs_by_label.items():
+        growth = queue_growth(run)
+        ax.plot(growth["arrivals_s"], growth["latency_s"], marker="o", label=f"{label} ({run.level:g} requests/s)")
+    ax.set(title=title, xlabel="arrival, seconds after the first request", ylabel="request latency, seconds")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
