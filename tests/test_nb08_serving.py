@@ -150,7 +150,7 @@ def test_load_test_is_closed_loop_labelled_and_batching_pays_off(run, engines_he
     assert re.search(r"the earlier test, repeated: continuous batching x[\d.]+ over one request at a time \(\d+ requests", earlier)
     assert re.search(r"this section's closed loop: x[\d.]+ at 4 streams; .* x[\d.]+ at 16$", earlier, re.M)
     source = "\n".join(c.source for c in _stored().cells)
-    assert "closed loop" in source and "(closed loop)" in open(serving.loadgen.__file__).read()
+    assert "closed loop" in source and "(closed loop)" in open(serving.loadplots.__file__).read()
 
 
 @pytest.mark.slow

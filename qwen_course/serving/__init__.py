@@ -12,7 +12,8 @@ from .engines import (
 from .guard import KEY_ENV, GuardPolicy, Rejection, TokenBucket, guard_command
 from .install import InstallError, engines_home, install as install_engine
 from .load import LoadResult, chat_body, first_doubling, frame, load_test, plot_load, sweep, timed_chat
-from .loadgen import LoadRun, closed_loop, open_loop, plot_open_loop, plot_runs, queue_growth, ramp, runs_frame
+from .loadgen import LoadRun, closed_loop, open_loop, ramp
+from .loadplots import plot_open_loop, plot_runs, queue_growth, runs_frame
 from .ollama import QWEN3_TEMPLATE, check_modelfile, modelfile, render_template
 from .plan import DeploymentPlan, DoesNotFitError, Option, plan_deployment, reasoning_parser, tool_call_parser
 from .plan import served_weights_bytes, valid_tensor_parallel
