@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from .offline.kinds import TRAINED_KIND as TRAINED_STAND_IN  # the offline kind that really answers
+
 FIM = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
-TRAINED_STAND_IN = "qwen3-trained"  # the offline kind that really answers (offline/trained)
 DOMAIN = ("two-digit sums and differences, a digit times 10..19, which of two three-digit numbers is larger, "
           "facts about Qwen3 and Qwen3.5 checkpoints from the course catalog, and tool calls")
 AT_SCALE = ("A real Qwen checkpoint does the same at scale (the same template, generate call and sampling) and answers "
@@ -72,16 +73,13 @@ def sampled_answers(new_ids, tokenizer, chats: list, samples: int, untrained=Non
     them: distinct visible answers per chat, the share correct (the trained stand-in's scorer), the share stopped at
     <|im_end|>, and the share of sampled tokens from `untrained` rows (a bool mask over the vocabulary)."""
     from .offline import trained
+    from .offline.trained.gate import reply_from_ids
 
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     rows = new_ids.tolist()
     if len(rows) != len(chats) * samples:
         raise ValueError(f"{len(rows)} replies for {len(chats)} chats x {samples} samples")
-    replies = []
-    for row in rows:
-        stopped = end in row
-        row = row[: row.index(end)] if stopped else row
-        replies.append({"ids": row, "stopped": stopped, "text": tokenizer.decode(row, skip_special_tokens=False)})
+    replies = [reply_from_ids(row, tokenizer, end) for row in rows]
     scored = trained.score([c for c in chats for _ in range(samples)], replies)
     groups = [scored[i:i + samples] for i in range(0, len(scored), samples)]
     tokens = [t for r in replies for t in r["ids"]]

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 from .._display import Table
 from .._paths import load_json
+from ..offline.kinds import TRAINED_KIND as TRAINED_STAND_IN  # the offline kind section 6 fine-tunes
 from .data import DATA, _Rows
 # ---------------------------------------------------------------- LoRA presets per machine
 @dataclass(repr=False)
@@ -42,9 +43,6 @@ class LoraPreset(Table):
 
     def __repr__(self) -> str:
         return str(self)
-
-
-TRAINED_STAND_IN = "qwen3-trained"  # the offline kind section 6 fine-tunes (qwen_course.offline)
 
 
 def _preset_table() -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TRAINED_KIND = "qwen3-trained"  # the kind that really answers (offline/trained): chat sources, lesson 06's preset
+
 EOS_IDS = [151645, 151643]  # <|im_end|>, <|endoftext|>
 # Per vocabulary: <|endoftext|> (bos and pad), the end-of-turn ids, and the vision token ids of the VL configs.
 TOKEN_IDS = {

@@ -45,17 +45,10 @@ def heldout_methods(hardware=None, reference: str = "bf16", keys=None) -> list[s
 
 def answer_ids(tokenizer, chat) -> tuple[list[int], int]:
     """The chat rendered by its template, cut before the answer's <|im_end|>, and how many answer tokens it predicts."""
-    from ..offline.trained import render
+    from ..offline.trained.dataset import IGNORE, encode
 
-    full = tokenizer(render(tokenizer, chat), add_special_tokens=False)["input_ids"]
-    prompt = tokenizer(render(tokenizer, chat, prompt_only=True), add_special_tokens=False)["input_ids"]
-    if full[: len(prompt)] != prompt:
-        raise ValueError(f"the prompt is not a token prefix of the whole chat ({getattr(chat, 'task', '?')})")
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    if end not in full[len(prompt):]:
-        raise ValueError(f"the chat's last turn has no <|im_end|> after its prompt ({getattr(chat, 'task', '?')})")
-    stop = full.index(end, len(prompt)) + 1  # the answer's tokens, <|im_end|> included, are the targets
-    return full[: stop - 1], stop - len(prompt)
+    encoded = encode(tokenizer, [chat])[0]  # the training labels: the answer's tokens, <|im_end|> included
+    return encoded.input_ids[:-1], sum(label != IGNORE for label in encoded.labels)
 
 
 def answer_logits(model, tokenizer, chats):

@@ -259,12 +259,13 @@ def engine_server(engine: str, model: str | Path, *, port: int | None = None, ho
         if not python.exists():
             raise ServerError("vllm is not installed here; run `qwen-course engine install vllm`")
         kv = options.pop("kv_cache_gib", 1)
-        if options.pop("quick_start", read_record(root).get("device", "cpu") == "cpu"):
+        on_cpu = read_record(root).get("device", "cpu") == "cpu"  # the build installed: CPU or CUDA
+        if options.pop("quick_start", on_cpu):
             # On a CPU, torch.compile's warm-up costs more than it saves for a small model. (Running the engine in the
             # API server's process, VLLM_ENABLE_V1_MULTIPROCESSING=0, starts faster but delivers streams in bursts.)
             options["extra"] = ("--enforce-eager", *options.get("extra", ()))
         if options.get("dtype") is None:  # a CPU: what it computes fastest; a GPU: the checkpoint's own
-            options["dtype"] = vllm_cpu_dtype()[0] if read_record(root).get("device", "cpu") == "cpu" else "auto"
+            options["dtype"] = vllm_cpu_dtype()[0] if on_cpu else "auto"
         ckpt = _checkpoint(options.pop("model_id", None))
         options.setdefault("reasoning", reasoning_parser(ckpt) if ckpt else "qwen3")
         options.setdefault("tools", tool_call_parser(ckpt) if ckpt else "hermes")

@@ -95,6 +95,8 @@ def encode(tokenizer, chats: list[C.Chat]) -> list[Encoded]:
     for chat, full, prompt in zip(chats, fulls, prompts):
         if full[: len(prompt)] != prompt:
             raise ValueError(f"prompt is not a token prefix of the chat ({chat.task}, {chat.key})")
+        if end not in full[len(prompt):]:
+            raise ValueError(f"the chat's last turn has no <|im_end|> after its prompt ({chat.task}, {chat.key})")
         stop = full.index(end, len(prompt)) + 1
         out.append(Encoded(full[:stop], [IGNORE] * len(prompt) + full[len(prompt):stop], chat.task))
     return out

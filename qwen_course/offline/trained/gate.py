@@ -50,6 +50,13 @@ def correct(chat: C.Chat, answer: str) -> bool:
     return answer.strip() == chat.answer
 
 
+def reply_from_ids(row: list[int], tokenizer, end: int) -> dict:
+    """One generated row (new tokens only) as a reply: the ids before <|im_end|>, whether it stopped, their text."""
+    stopped = end in row
+    row = row[: row.index(end)] if stopped else row
+    return {"ids": row, "stopped": stopped, "text": tokenizer.decode(row, skip_special_tokens=False)}
+
+
 def generate(model, tokenizer, chats: list[C.Chat], batch_size: int = 32, **sampling) -> list[dict]:
     """Replies to each chat's prompt (left-padded batches of similar length); greedy unless sampling is given."""
     import torch
@@ -70,9 +77,7 @@ def generate(model, tokenizer, chats: list[C.Chat], batch_size: int = 32, **samp
                     ids = model.generate(**batch, max_new_tokens=MAX_NEW[thinking], eos_token_id=[end],
                                          pad_token_id=tokenizer.pad_token_id, **settings)  # fmt: skip
                 for i, row in zip(part, ids[:, batch["input_ids"].shape[1]:].tolist()):
-                    stopped = end in row
-                    row = row[: row.index(end)] if stopped else row
-                    out[i] = {"ids": row, "stopped": stopped, "text": tokenizer.decode(row, skip_special_tokens=False)}
+                    out[i] = reply_from_ids(row, tokenizer, end)
     finally:
         tokenizer.padding_side = side
     return out

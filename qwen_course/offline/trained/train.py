@@ -13,11 +13,9 @@ import random
 import time
 from dataclasses import dataclass
 
-from ..kinds import kind
+from ..kinds import TRAINED_KIND as KIND, kind
 from . import dataset as D
 from .fast import hidden_states
-
-KIND = "qwen3-trained"
 
 
 @dataclass(frozen=True)
