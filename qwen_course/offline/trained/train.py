@@ -132,6 +132,8 @@ class Threads:
     def __init__(self, fixed: int = 0, every: int = 50, trial: int = 3):
         self.fixed, self.every, self.trial, self.current = fixed, every, trial, fixed or 2
         self.times: dict[int, list[float]] = {1: [], 2: []}
+        self.recent: list[float] = []  # the last `every` step times, whatever the setting
+        self.since_switch = every  # steps since a slow setting was switched (the first switch may come at once)
 
     def before(self, step: int) -> None:
         """Choose the thread count for this step."""
@@ -151,8 +153,8 @@ class Threads:
         now, once per `every` steps (when the whole machine slows down, both settings are slow: flipping between them at
         every step made a run ten times slower under load)."""
         self.times[self.current] = (self.times[self.current] + [seconds])[-self.trial:]
-        self.recent = (getattr(self, "recent", []) + [seconds])[-self.every:]
-        self.since_switch = getattr(self, "since_switch", self.every) + 1
+        self.recent = (self.recent + [seconds])[-self.every:]
+        self.since_switch += 1
         slow = len(self.times[self.current]) >= 2 and min(self.times[self.current][-2:]) > 2 * min(self.recent)
         if not self.fixed and slow and self.since_switch >= self.every:
             self.current, self.since_switch = 3 - self.current, 0
