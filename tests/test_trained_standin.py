@@ -16,18 +16,18 @@ from qwen_course.offline.trained import facts as F
 from qwen_course.offline.trained.train import Recipe
 
 # The gate: held-out prompts per task and mode, and the bars (the manifest has the full table, 40 per task).
-# Every task must stop at <|im_end|> and keep the thinking format; correctness is gated per task and mode a little below
-# what the shipped stand-in measured on 40 per task (thinking: sums 0.90, differences 0.975, comparisons 0.85, facts,
-# tool calls and tool answers 1.00; direct: facts and tool calls 1.00, tool answers 0.95, comparisons 0.75), since the
-# gate draws another 12 per task. Direct two-digit arithmetic is NOT gated (0.10 / 0.125: without the trace the model
-# cannot carry; that thinking helps is tested instead), nor are products (0.0: not learned yet).
-GATE_PER_TASK = 12
+# Every task must stop at <|im_end|> and keep the thinking format. Correctness is gated at the issue's 95 % wherever the
+# shipped stand-in reached it on 40 per task (thinking: sums, differences, comparisons, facts and tool calls 1.00, tool
+# answers 0.975; direct: facts, tool calls and tool answers 1.00). Below it: direct comparisons (0.875), products with
+# thinking (0.5 of the 10 held-out pairs: the partial products they need come from the times table, which it recalls on
+# its own but not reliably inside a product's trace), and direct two-digit arithmetic, which is not gated (0.325 sums,
+# 0.225 differences: without the trace the model cannot carry; that thinking helps is tested instead).
+GATE_PER_TASK = 24
 FORMAT_BAR = 0.95
-CORRECT_BARS = {("direct", "tool_call"): 0.9, ("thinking", "tool_call"): 0.9, ("direct", "fact"): 0.8,
-                ("thinking", "fact"): 0.85, ("direct", "tool_answer"): 0.75, ("thinking", "tool_answer"): 0.8,
-                ("direct", "compare"): 0.5, ("thinking", "compare"): 0.65, ("thinking", "add"): 0.75,
-                ("thinking", "sub"): 0.8}
-NOT_LEARNED_YET = ("mul",)
+CORRECT_BARS = {(mode, task): 0.95 for mode in ("thinking", "direct") for task in ("fact", "tool_call", "tool_answer")}
+CORRECT_BARS |= {("thinking", "add"): 0.95, ("thinking", "sub"): 0.95, ("thinking", "compare"): 0.95,
+                 ("direct", "compare"): 0.75, ("thinking", "mul"): 0.3}
+BELOW_THE_AIM = ("mul",)  # thinking on, still under 95 %: the README and the closing note say so
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,16 @@ def test_held_out_facts_are_taught_in_their_other_phrasings():
     taught = {c.meta["fact"] for c in train if c.task == "fact"}
     held = [c for c in D.heldout_chats(40, tasks=("fact",))]
     assert held and all(c.meta["fact"] in taught for c in held)
+
+
+def test_every_held_out_product_has_its_partial_products_taught():
+    """A held-out 7 * 17 needs 7 * 7, which no trained product by 10..19 contains: the times table teaches it."""
+    train = D.training_chats(20000, seed=Recipe().seed)
+    table = {c.key for c in train if c.meta.get("table")}
+    assert len(table) == 80 and not any(C.heldout(c) for c in train if c.meta.get("table"))
+    for chat in D.heldout_chats(40, tasks=("mul",)):
+        a, b = chat.key.split("|")[1:]
+        assert f"*1|{a}|{int(b) % 10}" in table, chat.key
 
 
 def test_labels_cover_only_the_last_assistant_turn(tokenizer):
@@ -111,7 +121,7 @@ def test_shipped_weights_match_their_manifest():
     weights = K.SHIPPED / manifest["weights"]
     assert K.sha256(weights) == manifest["sha256"]
     assert weights.stat().st_size == manifest["bytes"] < 12e6
-    assert manifest["final_loss"] < 0.05 and manifest["train_seconds"] < 3000
+    assert manifest["final_loss"] < 0.05 and manifest["train_seconds"] < 1500  # 1,211 s on 2 threads
     assert manifest["recipe"] == asdict(Recipe()), "the shipped weights were trained with another recipe: retrain"
 
 
@@ -136,14 +146,14 @@ def test_evaluation_gate_on_held_out_prompts(model, tokenizer):
     assert time.perf_counter() - start < 90
 
 
-def test_the_manifest_reports_every_task_including_the_unlearned_ones():
+def test_the_manifest_reports_every_task_including_those_below_the_aim():
     table = K.load_manifest()["evaluation"]["table"]
     assert set(table) == {"direct", "thinking"}
     for mode in table:
         assert set(table[mode]) == set(C.TASKS) | {"all"} and all(table[mode][t]["n"] >= 10 for t in C.TASKS)
         assert all(table[mode][t]["stop"] == 1.0 for t in C.TASKS)
-    assert max(table[m][t]["correct"] for m in table for t in NOT_LEARNED_YET) < 0.5, \
-        "products are learned now: gate them in CORRECT_BARS and say so in the README and lessons"
+    assert max(table["thinking"][t]["correct"] for t in BELOW_THE_AIM) < 0.95, \
+        "products reach 95 % now: gate them at 0.95 and say so in the README and the checkpoint's note"
 
 
 def test_thinking_visibly_helps_two_digit_arithmetic():

@@ -1,6 +1,6 @@
 """Seeded synthetic chats that teach the trained stand-in a narrow domain the lessons can show off.
 
-Tasks: two-digit addition and subtraction, products of a digit by 10..19, comparisons of three-digit numbers (a short
+Tasks: two-digit addition and subtraction, products of a digit by 10..19 (and the times table they need), comparisons of three-digit numbers (a short
 column-by-column trace when thinking is on, the bare answer when off); questions about Qwen checkpoints answered from the course catalog; tool calls in
 Qwen3's <tool_call> JSON format for the course's `calculator` and `get_model_info` tools, and the answer read from the
 tool's reply. One task is RESERVED: answers as JSON (catalog facts, or arithmetic), never in training, for lesson 06's
@@ -53,6 +53,8 @@ def _share(text: str) -> float:
 def heldout(chat: Chat) -> bool:
     """Held out: 5% of the operand pairs, and for catalog questions one phrasing per fact (the fact itself is taught
     in its other phrasings, so a held-out question tests recall through words never seen with it)."""
+    if chat.meta.get("table"):
+        return False  # the times table is taught whole: every product's partial products need it
     if chat.meta.get("form") is not None:
         return chat.meta["form"] == int(_share(chat.meta["fact"]) * chat.meta["forms"])
     return _share(chat.key) < SHARE.get(chat.meta.get("op"), HELD_OUT_SHARE)
@@ -121,6 +123,17 @@ def arithmetic(rng: random.Random, op: str, thinking: bool) -> Chat:
     question = rng.choice(ARITH_QUESTIONS[op]).format(a=a, b=b)
     return Chat(TASK_OF[op], f"{op}|{a}|{b}", [{"role": "user", "content": question},
                 reply(thinking, TRACES[op](a, b), answer)], thinking, answer, meta={"value": value, "op": op})
+
+
+def times_table(rng: random.Random, thinking: bool) -> Chat:
+    """A one-digit product (2..9 by 0..9) with the very line a product's trace writes for its ones: a held-out product
+    such as 7 * 17 needs 7 * 7, which no trained product by 10..19 other than 7 * 17 itself contains."""
+    a, d = rng.randint(2, 9), rng.randint(0, 9)
+    answer = f"{a} * {d} = {a * d}."
+    question = rng.choice(ARITH_QUESTIONS["*"]).format(a=a, b=d)
+    return Chat("mul", f"*1|{a}|{d}", [{"role": "user", "content": question},
+                reply(thinking, f"{a} * {d}\nOnes: {a} * {d} = {a * d:02d}", answer)], thinking, answer,
+                meta={"value": a * d, "op": "*", "table": True})
 
 
 def compare(rng: random.Random, thinking: bool) -> Chat:

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from . import corpus as C
 
 IGNORE = -100
-MIX = {"add": 20, "sub": 20, "mul": 12, "compare": 10, "fact": 12, "tool": 4}
-THINKING_SHARE = 0.5
+MIX = {"add": 20, "sub": 20, "mul": 14, "compare": 14, "fact": 12, "tool": 2.5}
+# Thinking on for most arithmetic: without its trace the model cannot carry (it only memorises trained pairs), so direct
+# examples teach the direct format and little else; a quarter of them is enough for that.
+THINKING_SHARE = {"add": 0.75, "sub": 0.75, "mul": 0.75, "compare": 0.6}  # other tasks: half
+TABLE_SHARE = 0.3  # of the products: one-digit ones, the times table the others' traces use
 SYSTEM_SHARE = 0.15  # some chats start with a system prompt, as lessons often do
 HISTORY_SHARE = 0.10  # some follow an earlier exchange, so multi-turn prompts look familiar
 
@@ -30,6 +33,8 @@ class Encoded:
 
 def draw(rng: random.Random, task: str, thinking: bool) -> list[C.Chat]:
     """One example of a task (two for a tool round trip: the call and the answer)."""
+    if task == "mul" and rng.random() < TABLE_SHARE:
+        return [C.times_table(rng, thinking)]
     if task in ("add", "sub", "mul"):
         return [C.arithmetic(rng, {"add": "+", "sub": "-", "mul": "*"}[task], thinking)]
     if task == "compare":
@@ -57,8 +62,9 @@ def training_chats(n: int, seed: int) -> list[C.Chat]:
     rng, out = random.Random(seed), []
     tasks, weights = list(MIX), list(MIX.values())
     while len(out) < n:
-        thinking = rng.random() < THINKING_SHARE
-        out += [decorate(rng, c) for c in draw(rng, rng.choices(tasks, weights)[0], thinking) if not C.heldout(c)]
+        task = rng.choices(tasks, weights)[0]
+        thinking = rng.random() < THINKING_SHARE.get(task, 0.5)
+        out += [decorate(rng, c) for c in draw(rng, task, thinking) if not C.heldout(c)]
     return out[:n]
 
 
