@@ -110,10 +110,9 @@ def _generation_config(spec: Kind):
 TRAINED_NOTE = ("Tiny Qwen3 trained on this course's synthetic chats (two-digit arithmetic and comparisons with short "
                 "thinking traces, Qwen3/Qwen3.5 facts from the course catalog, calculator and get_model_info tool "
                 "calls): real architecture class, tokenizer and chat template, and real behaviour inside that narrow "
-                "domain only (with thinking on it gets held-out sums, differences and comparisons right, without its "
-                "trace it mostly cannot carry; products are right about half the time: see trained.evaluation). Words "
-                "outside "
-                "it have all-zero embeddings, so outside the domain it writes nonsense.")
+                "domain only (with thinking on it gets held-out sums, differences, comparisons and most products "
+                "right; without its trace it mostly cannot carry: see trained.evaluation). Words outside it have "
+                "all-zero embeddings, so outside the domain it writes nonsense.")
 
 
 def _marker(spec: Kind, model) -> dict:

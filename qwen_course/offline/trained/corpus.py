@@ -72,11 +72,16 @@ def reply(thinking: bool, trace: str, answer: str, **extra) -> dict:
 # Every trace starts by copying the problem, then works column by column in a fixed layout (two-digit operands,
 # results padded to two digits, the carry or borrow always written): each digit it needs then sits at the same
 # distance back, which a 4-layer model learns quickly; with variable layouts it kept picking the wrong digit.
+def column_sum(x: int, y: int) -> str:
+    """The two column lines of x + y (both under 100): ones, then tens with the carry, each padded to two digits."""
+    ones = x % 10 + y % 10
+    tens = x // 10 + y // 10 + ones // 10
+    return f"Ones: {x % 10} + {y % 10} = {ones:02d}\nTens: {x // 10} + {y // 10} + {ones // 10} = {tens:02d}"
+
+
 def add_trace(a: int, b: int) -> str:
     """47 + 35 -> ones 7 + 5 = 12, tens 4 + 3 + 1 = 08."""
-    ones = a % 10 + b % 10
-    tens = a // 10 + b // 10 + ones // 10
-    return f"{a} + {b}\nOnes: {a % 10} + {b % 10} = {ones:02d}\nTens: {a // 10} + {b // 10} + {ones // 10} = {tens:02d}"
+    return f"{a} + {b}\n" + column_sum(a, b)
 
 
 def sub_trace(a: int, b: int) -> str:
@@ -87,10 +92,12 @@ def sub_trace(a: int, b: int) -> str:
 
 
 def mul_trace(a: int, b: int) -> str:
-    """7 * 13 -> 7 * 10 = 70, 7 * 3 = 21, 70 + 21 = 91 (a one-digit factor first, then 10..19)."""
+    """7 * 13 -> 7 * 10 = 70, 7 * 3 = 21, then 70 + 21 added column by column as a sum's trace does (tens 7 + 2 + 0
+    = 09: 91). One-digit products run the same steps with 7 * 0 = 00, so every times-table fact a product needs is
+    trained on the very line, after the very kind of line, that the product's trace writes it."""
     tens, ones = b // 10 * 10, b % 10
-    return f"{a} * {b}\nTens: {a} * {tens} = {a * tens}\nOnes: {a} * {ones} = {a * ones:02d}\n" \
-        f"Sum: {a * tens} + {a * ones:02d} = {a * b}"
+    return f"{a} * {b}\nTens: {a} * {tens} = {a * tens:02d}\nOnes: {a} * {ones} = {a * ones:02d}\n" \
+        f"Sum: {a * tens:02d} + {a * ones:02d}\n" + column_sum(a * tens, a * ones)
 
 
 def compare_trace(a: int, b: int) -> str:
@@ -126,13 +133,13 @@ def arithmetic(rng: random.Random, op: str, thinking: bool) -> Chat:
 
 
 def times_table(rng: random.Random, thinking: bool) -> Chat:
-    """A one-digit product (2..9 by 0..9) with the very line a product's trace writes for its ones: a held-out product
-    such as 7 * 17 needs 7 * 7, which no trained product by 10..19 other than 7 * 17 itself contains."""
+    """A one-digit product (2..9 by 0..9) with a product's own trace: a held-out product such as 7 * 17 needs 7 * 7,
+    which no trained product by 10..19 other than 7 * 17 itself contains."""
     a, d = rng.randint(2, 9), rng.randint(0, 9)
     answer = f"{a} * {d} = {a * d}."
     question = rng.choice(ARITH_QUESTIONS["*"]).format(a=a, b=d)
     return Chat("mul", f"*1|{a}|{d}", [{"role": "user", "content": question},
-                reply(thinking, f"{a} * {d}\nOnes: {a} * {d} = {a * d:02d}", answer)], thinking, answer,
+                reply(thinking, mul_trace(a, d), answer)], thinking, answer,
                 meta={"value": a * d, "op": "*", "table": True})
 
 
@@ -180,7 +187,9 @@ def tool_plan(rng: random.Random) -> dict:
                 question=forms[form].format(name=item.name), arguments={"model": item.name},
                 response=json.dumps(F.model_record(item.name), ensure_ascii=False), answer=item.sentence,
                 think=f"I look {item.name} up with get_model_info.",
-                after=f"The tool says {F.RECORD_FIELDS[item.attribute]}: {item.value}.")  # fmt: skip
+                # the answer's trace first names what was asked, in the catalog question's own trace line
+                after=f"The question asks for {F.WORDS[item.attribute]} of {item.name}.\n"
+                      f"The tool says {F.RECORD_FIELDS[item.attribute]}: {item.value}.")  # fmt: skip
 
 
 def call_text(name: str, arguments: dict) -> str:
