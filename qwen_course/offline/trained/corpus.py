@@ -1,10 +1,10 @@
 """Seeded synthetic chats that teach the trained stand-in a narrow domain the lessons can show off.
 
-Tasks: two-digit addition and subtraction, products of a digit by 10..19 (and the times table they need), comparisons of three-digit numbers (a short
-column-by-column trace when thinking is on, the bare answer when off); questions about Qwen checkpoints answered from the course catalog; tool calls in
-Qwen3's <tool_call> JSON format for the course's `calculator` and `get_model_info` tools, and the answer read from the
-tool's reply. One task is RESERVED: answers as JSON (catalog facts, or arithmetic), never in training, for lesson 06's
-LoRA to teach.
+Tasks: two-digit addition and subtraction, products of a digit by 10..19 (and the times table they need), comparisons
+of three-digit numbers (a short column-by-column trace when thinking is on, the bare answer when off); questions about
+Qwen checkpoints answered from the course catalog; tool calls in Qwen3's <tool_call> JSON format for the course's
+`calculator` and `get_model_info` tools, and the answer read from the tool's reply. One task is RESERVED: answers as
+JSON (catalog facts, or arithmetic), never in training, for lesson 06's LoRA to teach.
 Every chat has a `key`; `heldout(chat)` decides deterministically which keys training never sees.
 """
 
@@ -125,22 +125,23 @@ def operands(rng: random.Random, op: str) -> tuple[int, int]:
 def arithmetic(rng: random.Random, op: str, thinking: bool) -> Chat:
     """One + - * question; the visible answer is always "a op b = c."."""
     a, b = operands(rng, op)
-    value = VALUE[op](a, b)
-    answer = f"{a} {op} {b} = {value}."
-    question = rng.choice(ARITH_QUESTIONS[op]).format(a=a, b=b)
-    return Chat(TASK_OF[op], f"{op}|{a}|{b}", [{"role": "user", "content": question},
-                reply(thinking, TRACES[op](a, b), answer)], thinking, answer, meta={"value": value, "op": op})
+    return arithmetic_chat(rng, op, a, b, thinking, f"{op}|{a}|{b}")
 
 
 def times_table(rng: random.Random, thinking: bool) -> Chat:
     """A one-digit product (2..9 by 0..9) with a product's own trace: a held-out product such as 7 * 17 needs 7 * 7,
     which no trained product by 10..19 other than 7 * 17 itself contains."""
     a, d = rng.randint(2, 9), rng.randint(0, 9)
-    answer = f"{a} * {d} = {a * d}."
-    question = rng.choice(ARITH_QUESTIONS["*"]).format(a=a, b=d)
-    return Chat("mul", f"*1|{a}|{d}", [{"role": "user", "content": question},
-                reply(thinking, mul_trace(a, d), answer)], thinking, answer,
-                meta={"value": a * d, "op": "*", "table": True})
+    return arithmetic_chat(rng, "*", a, d, thinking, f"*1|{a}|{d}", table=True)
+
+
+def arithmetic_chat(rng: random.Random, op: str, a: int, b: int, thinking: bool, key: str, **meta) -> Chat:
+    """The chat of a op b: a seeded phrasing of the question, the op's trace when thinking, "a op b = c." visible."""
+    value = VALUE[op](a, b)
+    answer = f"{a} {op} {b} = {value}."
+    question = rng.choice(ARITH_QUESTIONS[op]).format(a=a, b=b)
+    return Chat(TASK_OF[op], key, [{"role": "user", "content": question},
+                reply(thinking, TRACES[op](a, b), answer)], thinking, answer, meta={"value": value, "op": op, **meta})
 
 
 def compare(rng: random.Random, thinking: bool) -> Chat:
